@@ -1,0 +1,65 @@
+"""The ``nb-agents`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nb_agents._home import state_dir
+from nb_agents.errors import NbAgentsError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nb-agents", description="Run and inspect nb_agents runtimes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the Managed Agents API locally (the local runtime)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory (default: $NB_AGENTS_HOME or ~/.nb_agents)",
+    )
+    serve.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record live model responses per session into DIR (replay format)",
+    )
+    serve.add_argument("--log-level", default="WARNING", help="Python log level (default: WARNING)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nb-agents``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            from nb_agents.server import serve
+
+            serve(
+                (args.state_dir or state_dir()).expanduser(),
+                host=args.host,
+                port=args.port,
+                record_dir=args.record,
+            )
+    except NbAgentsError as exc:
+        print(f"nb-agents: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

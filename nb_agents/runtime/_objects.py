@@ -1,0 +1,309 @@
+"""Build and update the wire objects (Agent, Environment, Session) the API returns.
+
+Request bodies are validated by ``nb_agents.spec`` (one set of rules for cells, YAML and the
+wire); what the local runtime cannot do yet is refused here with a clear 400.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from nb_agents.errors import ConflictError, InvalidRequestError, SpecError
+from nb_agents.events import new_id
+from nb_agents.spec import AgentSpec, EnvironmentSpec, resolve_tools
+
+__all__ = [
+    "PACKAGE_MANAGERS",
+    "new_agent",
+    "new_environment",
+    "new_session",
+    "session_agent",
+    "updated_agent",
+    "updated_environment",
+]
+
+PACKAGE_MANAGERS = ("apt", "cargo", "gem", "go", "npm", "pip")
+_AGENT_FIELDS = (
+    "name",
+    "model",
+    "description",
+    "system",
+    "tools",
+    "mcp_servers",
+    "skills",
+    "multiagent",
+    "metadata",
+    "execution_identity",
+)
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
+
+def _invalid(exc: SpecError) -> InvalidRequestError:
+    return InvalidRequestError(str(exc))
+
+
+def _model_config(model: Any) -> dict[str, Any]:
+    if isinstance(model, str):
+        model = {"id": model}
+    if not isinstance(model, Mapping) or not isinstance(model.get("id"), str) or not model["id"]:
+        raise InvalidRequestError("model: expected a model id string or an object {id, effort?, speed?}")
+    effort = model.get("effort", "high")
+    if isinstance(effort, Mapping):
+        effort = effort.get("type")
+    if effort not in _EFFORTS:
+        raise InvalidRequestError(f"model.effort: {effort!r} is not one of {', '.join(_EFFORTS)}")
+    out: dict[str, Any] = {"id": model["id"], "effort": {"type": effort}}
+    out["speed"] = model.get("speed") or "standard"
+    if out["speed"] not in ("standard", "fast"):
+        raise InvalidRequestError("model.speed: expected 'standard' or 'fast'")
+    if model.get("inference_geo"):
+        out["inference_geo"] = model["inference_geo"]
+    return out
+
+
+def _refuse_unsupported(params: Mapping[str, Any]) -> None:
+    if params.get("skills"):
+        raise InvalidRequestError("skills are not supported by the local runtime yet; remove 'skills'")
+    if params.get("multiagent"):
+        raise InvalidRequestError("multiagent is not supported by the local runtime yet; remove 'multiagent'")
+    identity = params.get("execution_identity")
+    if identity and identity.get("type") != "service_account":
+        raise InvalidRequestError("execution_identity: the local runtime supports only service_account")
+
+
+def _validated_agent_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(_AGENT_FIELDS))
+    if unknown:
+        raise InvalidRequestError(
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_AGENT_FIELDS)}"
+        )
+    _refuse_unsupported(params)
+    spec_input = {k: v for k, v in params.items() if k in ("name", "model", "description", "system", "tools")}
+    spec_input.update({k: params[k] for k in ("mcp_servers", "metadata") if params.get(k) is not None})
+    try:
+        AgentSpec.from_params(spec_input)
+    except SpecError as exc:
+        raise _invalid(exc) from exc
+    return dict(params)
+
+
+def new_agent(params: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """Return version 1 of a new Agent from create params."""
+    for required in ("name", "model"):
+        if not params.get(required):
+            raise InvalidRequestError(f"'{required}' is required")
+    p = _validated_agent_params(params)
+    return {
+        "id": new_id("agent"),
+        "type": "agent",
+        "name": p["name"],
+        "description": p.get("description") or None,
+        "system": p.get("system") or None,
+        "model": _model_config(p["model"]),
+        "tools": resolve_tools(p.get("tools") or []),
+        "mcp_servers": list(p.get("mcp_servers") or []),
+        "skills": [],
+        "multiagent": None,
+        "execution_identity": {"type": "service_account"},
+        "metadata": _metadata({}, p.get("metadata")),
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "archived_at": None,
+    }
+
+
+def updated_agent(current: Mapping[str, Any], params: Mapping[str, Any], now: str) -> dict[str, Any] | None:
+    """Apply update params; return the next version, or None when nothing changed.
+
+    Raises:
+        ConflictError: ``version`` was given and is not the current version.
+    """
+    params = dict(params)
+    expected = params.pop("version", None)
+    if expected is not None and expected != current["version"]:
+        raise ConflictError(
+            f"agent {current['id']} is at version {current['version']}, not {expected}; "
+            "retrieve it again and reapply your change",
+            error_code="version_mismatch",
+            retryable=False,
+        )
+    if "name" in params and not params["name"]:
+        raise InvalidRequestError("'name' cannot be cleared")
+    if "model" in params and not params["model"]:
+        raise InvalidRequestError("'model' cannot be cleared")
+    _validated_agent_params({"name": current["name"], "model": current["model"]["id"], **params})
+    nxt = copy.deepcopy(dict(current))
+    if "name" in params:
+        nxt["name"] = params["name"]
+    if "model" in params:
+        nxt["model"] = _model_config(params["model"])
+    for key in ("description", "system"):
+        if key in params:
+            nxt[key] = params[key] or None
+    if "tools" in params:
+        nxt["tools"] = resolve_tools(params["tools"] or [])
+    if "mcp_servers" in params:
+        nxt["mcp_servers"] = list(params["mcp_servers"] or [])
+    if "metadata" in params:
+        nxt["metadata"] = _metadata(current["metadata"], params["metadata"])
+    if all(nxt[k] == current[k] for k in _AGENT_FIELDS if k in nxt):
+        return None
+    nxt.update(version=current["version"] + 1, updated_at=now)
+    return nxt
+
+
+def _metadata(current: Mapping[str, str], patch: Any) -> dict[str, str]:
+    out = dict(current)
+    if patch is None:
+        return out
+    if not isinstance(patch, Mapping):
+        raise InvalidRequestError("metadata: expected an object of string keys to string values")
+    for key, value in patch.items():
+        if value is None or value == "":
+            out.pop(key, None)
+        elif not isinstance(value, str) or len(key) > 64 or len(value) > 512:
+            raise InvalidRequestError(f"metadata['{key}']: values are strings of at most 512 characters")
+        else:
+            out[key] = value
+    if len(out) > 16:
+        raise InvalidRequestError("metadata: at most 16 pairs are allowed")
+    return out
+
+
+def _cloud_config(config: Any) -> dict[str, Any]:
+    config = dict(config or {"type": "cloud"})
+    if config.get("type") == "self_hosted":
+        raise InvalidRequestError(
+            "self_hosted environments are not supported by the local runtime; use a cloud config"
+        )
+    networking = dict(config.get("networking") or {"type": "limited"})
+    if networking.get("type") == "limited":
+        networking = {
+            "type": "limited",
+            "allowed_hosts": list(networking.get("allowed_hosts") or []),
+            "allow_package_managers": bool(networking.get("allow_package_managers")),
+            "allow_mcp_servers": bool(networking.get("allow_mcp_servers")),
+        }
+    packages = dict(config.get("packages") or {})
+    return {
+        "type": "cloud",
+        "networking": networking,
+        "packages": {"type": "packages", **{m: list(packages.get(m) or []) for m in PACKAGE_MANAGERS}},
+    }
+
+
+def _validated_environment(params: Mapping[str, Any]) -> None:
+    allowed = ("name", "description", "config", "metadata", "scope")
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InvalidRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    if params.get("scope") not in (None, "organization"):
+        raise InvalidRequestError("scope: the local runtime accepts only 'organization'")
+    spec_input = {
+        k: params[k] for k in ("name", "description", "config", "metadata") if params.get(k) is not None
+    }
+    try:
+        EnvironmentSpec.from_params(spec_input)
+    except SpecError as exc:
+        raise _invalid(exc) from exc
+
+
+def new_environment(params: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """Return a new Environment from create params."""
+    if not params.get("name"):
+        raise InvalidRequestError("'name' is required")
+    _validated_environment(params)
+    return {
+        "id": new_id("env"),
+        "type": "environment",
+        "name": params["name"],
+        "description": params.get("description") or None,
+        "config": _cloud_config(params.get("config")),
+        "metadata": _metadata({}, params.get("metadata")),
+        "scope": "organization",
+        "created_at": now,
+        "updated_at": now,
+        "archived_at": None,
+    }
+
+
+def updated_environment(current: Mapping[str, Any], params: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """Apply update params to an Environment (omitted fields keep their value)."""
+    if current.get("archived_at"):
+        raise InvalidRequestError(
+            f"environment {current['id']} is archived and cannot be updated",
+            error_code="environment_archived",
+        )
+    _validated_environment({"name": current["name"], **params})
+    nxt = copy.deepcopy(dict(current))
+    if params.get("name"):
+        nxt["name"] = params["name"]
+    if "description" in params:
+        nxt["description"] = params["description"] or None
+    if params.get("config") is not None:
+        merged = {**current["config"], **params["config"]}
+        if merged.get("type") != current["config"]["type"]:
+            raise InvalidRequestError(
+                "config.type cannot change after creation", error_code="invalid_config_type_change"
+            )
+        nxt["config"] = _cloud_config(merged)
+    if "metadata" in params:
+        nxt["metadata"] = _metadata(current["metadata"], params["metadata"])
+    nxt["updated_at"] = now
+    return nxt
+
+
+def session_agent(agent: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's snapshot of an agent version (``session.agent``)."""
+    keys = (
+        "id",
+        "version",
+        "name",
+        "description",
+        "system",
+        "model",
+        "tools",
+        "mcp_servers",
+        "skills",
+        "execution_identity",
+        "multiagent",
+    )
+    return {"type": "agent", **{k: copy.deepcopy(agent[k]) for k in keys}}
+
+
+def new_session(
+    params: Mapping[str, Any], agent: Mapping[str, Any], environment: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    """Return a new idle Session pinned to ``agent`` (already resolved to one version)."""
+    if params.get("resources"):
+        raise InvalidRequestError("session resources are not supported by the local runtime yet")
+    title = params.get("title")
+    if title is not None and not isinstance(title, str):
+        raise InvalidRequestError("title: expected a string")
+    return {
+        "id": new_id("sesn"),
+        "type": "session",
+        "status": "idle",
+        "agent": session_agent(agent),
+        "environment_id": environment["id"],
+        "title": title,
+        "metadata": _metadata({}, params.get("metadata")),
+        "resources": [],
+        "vault_ids": list(params.get("vault_ids") or []),
+        "outcome_evaluations": [],
+        "stats": {"active_seconds": 0.0, "duration_seconds": 0.0},
+        "usage": {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        },
+        "budget": None,
+        "deployment_id": None,
+        "created_at": now,
+        "updated_at": now,
+        "archived_at": None,
+    }

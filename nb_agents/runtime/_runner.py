@@ -1,0 +1,431 @@
+"""The harness: one runner per session turns client events into model requests and tool calls.
+
+Every decision is taken from the event log, so a runner built after a restart continues where the
+last one stopped. The loop (``_run``) repeats until there is nothing to do:
+
+1. take queued client events (marking them processed): messages, confirmations, custom tool
+   results, interrupts;
+2. settle the tool calls of the last model response: run the allowed ones, answer denied ones,
+   and stop idle on ``requires_action`` while any still waits for the client;
+3. if the conversation ends on the user's side, ask the model (``_model_turn``).
+
+Model requests and tool calls run as child tasks, so ``interrupt()`` can cancel exactly the
+operation in flight and leave the log consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from nb_agents.errors import BrainError, NbAgentsError
+from nb_agents.events import make_event, new_id
+from nb_agents.runtime._history import conversation, processing_order, unanswered_tool_uses
+from nb_agents.runtime._tools import BUILTIN_TOOLS, model_tools
+from nb_agents.runtime.brain import ModelError, ModelRequest
+from nb_agents.spec import tool_permission
+
+if TYPE_CHECKING:
+    from nb_agents.runtime._runtime import Runtime
+    from nb_agents.sandbox import Sandbox
+
+__all__ = ["SessionRunner"]
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "Interrupted by the user before this tool call finished."
+RESTARTED = (
+    "The runtime restarted while this tool call was in flight; it was not completed and was not run "
+    "again. Run it again if it is still needed."
+)
+_USER_SIDE = ("user.message", "agent.tool_result", "user.custom_tool_result")
+_MODEL_SIDE = ("agent.message", "agent.tool_use", "agent.custom_tool_use")
+
+
+class _Interrupted(Exception):
+    """The operation in flight was cancelled by ``user.interrupt``."""
+
+
+class SessionRunner:
+    """Drives one session. All methods run on the runtime's event loop."""
+
+    def __init__(self, runtime: Runtime, session_id: str) -> None:
+        self.rt = runtime
+        self.session_id = session_id
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.decisions: dict[str, tuple[str, str | None]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self._op: asyncio.Task[Any] | None = None
+        self._interrupt = False
+        self._last_required: tuple[str, ...] = ()
+        self._sandbox: Sandbox | None = None
+        self._scan_log()
+
+    # ---- log-derived state -------------------------------------------------------------------
+
+    def _events(self) -> list[dict[str, Any]]:
+        return [e.body for e in self.rt.store.read(self.session_id)]
+
+    def _scan_log(self) -> None:
+        for event in self._events():
+            if event["type"] == "user.tool_confirmation" and event.get("processed_at"):
+                self.decisions[event["tool_use_id"]] = (event["result"], event.get("deny_message"))
+            elif event["type"].startswith(("user.", "system.")) and not event.get("processed_at"):
+                self.inbox.append(event)
+
+    def recover(self) -> None:
+        """Make the log consistent after a restart, then continue the session.
+
+        A model request in flight is closed as failed and asked again; an allowed tool call with no
+        result is answered as interrupted rather than run twice.
+        """
+        events = self._events()
+        starts = {e["id"] for e in events if e["type"] == "span.model_request_start"}
+        for e in events:
+            if e["type"] == "span.model_request_end":
+                starts.discard(e["model_request_start_id"])
+        for start_id in starts:
+            self._end_span(start_id, _zero(), failed=True)
+        for use in unanswered_tool_uses(events):
+            if use["type"] == "agent.tool_use" and self._allowed(use):
+                self._emit(
+                    "agent.tool_result", tool_use_id=use["id"], content=_text(RESTARTED), is_error=True
+                )
+        self.wake()
+
+    def _allowed(self, use: Mapping[str, Any]) -> bool:
+        return (
+            use.get("evaluated_permission") == "allow" or self.decisions.get(use["id"], ("",))[0] == "allow"
+        )
+
+    # ---- control from the runtime --------------------------------------------------------------
+
+    def accept(self, event: dict[str, Any]) -> None:
+        """Queue a stored client event; interrupts jump the queue and cancel work in flight."""
+        if event["type"] == "user.interrupt":
+            self.inbox.appendleft(event)
+            self._interrupt = True
+            if self._op is not None and not self._op.done():
+                self._op.cancel()
+                if self._sandbox is not None:
+                    asyncio.ensure_future(self._sandbox.cancel())
+        else:
+            self.inbox.append(event)
+        self.wake()
+
+    def wake(self) -> None:
+        """Start the loop unless it is running."""
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"session {self.session_id}")
+
+    async def close(self) -> None:
+        """Stop the loop and release the sandbox."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self._sandbox is not None:
+            await self._sandbox.close()
+            self._sandbox = None
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while await self._step():
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or a store failure: report it, never die silently
+            log.exception("session %s failed", self.session_id)
+            self._fail("unknown_error", f"the runtime failed: {exc}")
+
+    async def _step(self) -> bool:
+        """Do one unit of work; False when the session has nothing left to do."""
+        interrupted = self._absorb_inbox()
+        if interrupted:
+            self._settle_interrupt()
+            return bool(self.inbox)
+        pending = unanswered_tool_uses(self._events())
+        if pending:
+            return await self._settle_tools(pending)
+        if self._needs_model():
+            self._set_running()
+            try:
+                if not await self._model_turn():
+                    self._set_idle({"type": "end_turn"})
+                    return bool(self.inbox)
+            except _Interrupted:
+                pass
+            return True
+        if self.rt.session_status(self.session_id) == "running":
+            self._set_idle({"type": "end_turn"})
+        return bool(self.inbox)
+
+    def _absorb_inbox(self) -> bool:
+        interrupted = False
+        taken: list[str] = []
+        while self.inbox:
+            event = self.inbox.popleft()
+            taken.append(event["id"])
+            if event["type"] == "user.interrupt":
+                interrupted = True
+            elif event["type"] == "user.tool_confirmation":
+                self.decisions[event["tool_use_id"]] = (event["result"], event.get("deny_message"))
+        if taken:
+            self.rt.mark_processed(self.session_id, taken)
+        if interrupted:
+            self._interrupt = False
+        return interrupted
+
+    def _needs_model(self) -> bool:
+        kinds = _USER_SIDE + _MODEL_SIDE
+        turns = [e["type"] for e in processing_order(self._events()) if e["type"] in kinds]
+        return bool(turns) and turns[-1] in _USER_SIDE
+
+    def _settle_interrupt(self) -> None:
+        for use in unanswered_tool_uses(self._events()):
+            if use["type"] == "agent.tool_use":
+                self._emit(
+                    "agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True
+                )
+            else:
+                self._emit_custom_cancel(use)
+        self._last_required = ()
+        if self.rt.session_status(self.session_id) != "idle" or self.inbox:
+            self._set_idle({"type": "end_turn"})
+
+    def _emit_custom_cancel(self, use: Mapping[str, Any]) -> None:
+        # A custom tool call answered by nobody: the user interrupted instead. Record it as the
+        # client's (error) result so the conversation stays well formed.
+        event = make_event(
+            "user.custom_tool_result", custom_tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True
+        )
+        self.rt.append(self.session_id, [event])
+
+    async def _settle_tools(self, pending: list[Mapping[str, Any]]) -> bool:
+        waiting: list[str] = []
+        for use in pending:
+            if use["type"] == "agent.custom_tool_use":
+                waiting.append(use["id"])
+                continue
+            decision = self.decisions.get(use["id"])
+            permission = use.get("evaluated_permission")
+            if permission == "deny":
+                self._set_running()
+                self._emit(
+                    "agent.tool_result",
+                    tool_use_id=use["id"],
+                    content=_text(f"Tool '{use['name']}' is not enabled for this agent."),
+                    is_error=True,
+                )
+            elif permission == "allow" or (decision is not None and decision[0] == "allow"):
+                self._set_running()
+                try:
+                    await self._run_tool(use)
+                except _Interrupted:
+                    return True
+            elif decision is not None:
+                self._set_running()
+                message = decision[1] or "The user denied this tool call."
+                self._emit(
+                    "agent.tool_result",
+                    tool_use_id=use["id"],
+                    content=_text(f"Permission denied by the user: {message}"),
+                    is_error=True,
+                )
+            else:
+                waiting.append(use["id"])
+        if waiting:
+            required = tuple(waiting)
+            if required != self._last_required or self.rt.session_status(self.session_id) != "idle":
+                self._last_required = required
+                self._set_idle({"type": "requires_action", "event_ids": list(required)})
+            return False
+        self._last_required = ()
+        return True
+
+    # ---- operations ----------------------------------------------------------------------------
+
+    async def _interruptible(self, coro: Any) -> Any:
+        self._op = asyncio.ensure_future(coro)
+        try:
+            await asyncio.wait({self._op})
+        finally:
+            op, self._op = self._op, None
+        if op.cancelled():
+            raise _Interrupted
+        return op.result()
+
+    async def _run_tool(self, use: Mapping[str, Any]) -> None:
+        if self._interrupt:
+            raise _Interrupted
+        try:
+            sandbox = await self._get_sandbox()
+            result = await self._interruptible(sandbox.call(use["name"], dict(use["input"])))
+            content, is_error = result.content or _text("(no output)"), result.is_error
+        except _Interrupted:
+            self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True)
+            raise
+        except NbAgentsError as exc:
+            content, is_error = _text(f"The sandbox failed: {exc}"), True
+        self._emit("agent.tool_result", tool_use_id=use["id"], content=content, is_error=is_error)
+
+    async def _get_sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = self.rt.make_sandbox(self.session_id)
+        return self._sandbox
+
+    async def _model_turn(self) -> bool:
+        """Ask the model once; False when the turn is over without anything to continue from."""
+        session = self.rt.require_session(self.session_id)
+        agent = session["agent"]
+        span = self._emit("span.model_request_start")
+        request = ModelRequest(
+            model=agent["model"]["id"],
+            system=agent.get("system"),
+            messages=conversation(self._events()),
+            tools=model_tools(agent["tools"]),
+            max_tokens=self.rt.max_tokens,
+        )
+        previews: dict[int, str] = {}
+        errors: list[ModelError] = []
+
+        def on_text(index: int, fragment: str) -> None:
+            if index not in previews:
+                previews[index] = new_id("sevt")
+                start = {"type": "event_start", "event": {"type": "agent.message", "id": previews[index]}}
+                self.rt.bus.publish_preview(self.session_id, "agent.message", start)
+            delta = {"type": "content_delta", "index": 0, "content": {"type": "text", "text": fragment}}
+            item = {"type": "event_delta", "event_id": previews[index], "delta": delta}
+            self.rt.bus.publish_preview(self.session_id, "agent.message", item)
+
+        def on_error(error: ModelError) -> None:
+            errors.append(error)
+            previews.clear()
+            status = "retrying" if error.will_retry else "exhausted"
+            self._emit(
+                "session.error",
+                error={"type": error.error_type, "message": error.message, "retry_status": {"type": status}},
+            )
+
+        started = time.monotonic()
+        brain = self.rt.brain_for(self.session_id, request.model)
+        try:
+            message = await self._interruptible(brain.complete(request, on_text=on_text, on_error=on_error))
+        except _Interrupted:
+            self._end_span(span["id"], _zero(), failed=True)
+            raise
+        except BrainError as exc:
+            self._end_span(span["id"], _zero(), failed=True)
+            if not errors or errors[-1].will_retry:
+                retry = {"type": "exhausted"}
+                error = {"type": _error_type(exc), "message": str(exc), "retry_status": retry}
+                self._emit("session.error", error=error)
+            self._flush_inbox()
+            self._set_idle({"type": "retries_exhausted"})
+            return True
+        produced = self._emit_response(message, previews)
+        usage = _model_usage(message.get("usage") or {})
+        self._end_span(span["id"], usage, failed=False)
+        self.rt.add_usage(self.session_id, usage, time.monotonic() - started)
+        return produced
+
+    def _end_span(self, start_id: str, usage: dict[str, int], *, failed: bool) -> None:
+        self._emit(
+            "span.model_request_end", model_request_start_id=start_id, is_error=failed, model_usage=usage
+        )
+
+    def _emit_response(self, message: Mapping[str, Any], previews: dict[int, str]) -> bool:
+        """Emit the response's blocks as events; False when none joins the conversation."""
+        agent = self.rt.require_session(self.session_id)["agent"]
+        custom = {t["name"] for t in agent["tools"] if t.get("type") == "custom"}
+        produced = False
+        for index, block in enumerate(message.get("content") or []):
+            kind = block.get("type")
+            produced = produced or kind == "tool_use" or (kind == "text" and bool(block.get("text")))
+            if kind == "text" and block.get("text"):
+                self._emit(
+                    "agent.message", id=previews.get(index) or new_id("sevt"), content=_text(block["text"])
+                )
+            elif kind in ("thinking", "redacted_thinking"):
+                self._emit("agent.thinking")
+            elif kind == "tool_use" and block["name"] in custom:
+                self._emit("agent.custom_tool_use", name=block["name"], input=block.get("input") or {})
+            elif kind == "tool_use":
+                self._emit(
+                    "agent.tool_use",
+                    name=block["name"],
+                    input=block.get("input") or {},
+                    **_verdict(agent, block["name"]),
+                )
+        return produced
+
+    # ---- status and events ---------------------------------------------------------------------
+
+    def _emit(self, type_: str, **fields: Any) -> dict[str, Any]:
+        event = make_event(type_, **fields)
+        self.rt.append(self.session_id, [event])
+        return event
+
+    def _set_running(self) -> None:
+        if self.rt.session_status(self.session_id) != "running":
+            self.rt.set_status(self.session_id, "running")
+            self._emit("session.status_running")
+
+    def _set_idle(self, stop_reason: dict[str, Any]) -> None:
+        self.rt.set_status(self.session_id, "idle")
+        self._emit("session.status_idle", stop_reason=stop_reason)
+
+    def _flush_inbox(self) -> None:
+        if self.inbox:
+            self.rt.mark_processed(self.session_id, [e["id"] for e in self.inbox])
+            self.inbox.clear()
+
+    def _fail(self, error_type: str, message: str) -> None:
+        try:
+            retry = {"type": "exhausted"}
+            self._emit("session.error", error={"type": error_type, "message": message, "retry_status": retry})
+            self._flush_inbox()
+            self._set_idle({"type": "retries_exhausted"})
+        except Exception:
+            log.exception("session %s: could not record the failure", self.session_id)
+
+
+def _verdict(agent: Mapping[str, Any], name: str) -> dict[str, Any]:
+    if name not in BUILTIN_TOOLS:
+        return {"evaluated_permission": "deny"}
+    verdict, policy = tool_permission(list(agent["tools"]), name)
+    if verdict == "deny" or policy is None:
+        return {"evaluated_permission": "deny"}
+    if policy == "auto":
+        return {
+            "evaluated_permission": verdict,
+            "evaluation": {"type": "auto", "evaluated_permission": {"type": verdict}},
+        }
+    return {"evaluated_permission": verdict, "evaluation": {"type": policy}}
+
+
+def _text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}]
+
+
+def _zero() -> dict[str, int]:
+    return {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+def _model_usage(usage: Mapping[str, Any]) -> dict[str, int]:
+    return {k: int(usage.get(k) or 0) for k in _zero()}
+
+
+def _error_type(exc: BrainError) -> str:
+    kind = getattr(exc, "error_type", None)
+    return kind if isinstance(kind, str) else "model_request_failed_error"

@@ -1,0 +1,408 @@
+"""The local runtime: the store, the live bus and one runner per active session.
+
+The server maps HTTP onto these methods; everything here runs on one asyncio event loop, and
+every event is stored (durably) before anything acts on it or any subscriber sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nb_agents.errors import ConflictError, EventValidationError, InvalidRequestError, NotFoundError
+from nb_agents.events import CLIENT_EVENT_TYPES, make_event, new_id, now, validate_event
+from nb_agents.runtime import _objects
+from nb_agents.runtime._bus import EventBus
+from nb_agents.runtime._runner import SessionRunner
+from nb_agents.runtime.brain import Brain, RetryPolicy, brain_for
+from nb_agents.sandbox import ProcessSandbox, Sandbox
+from nb_agents.store import Store
+
+__all__ = ["Runtime", "SandboxFactory"]
+
+log = logging.getLogger(__name__)
+
+#: Builds the sandbox of a session from (session, environment, workspace directory).
+SandboxFactory = Callable[[Mapping[str, Any], Mapping[str, Any], Path], Sandbox]
+
+_LOCAL_UNSUPPORTED = {
+    "user.tool_result": "user.tool_result is only valid on self_hosted environments",
+    "user.define_outcome": "outcomes (user.define_outcome) are not supported by the local runtime yet",
+    "system.message": "system.message is not supported by the local runtime yet",
+}
+
+
+def process_sandbox(session: Mapping[str, Any], environment: Mapping[str, Any], workspace: Path) -> Sandbox:
+    """The default sandbox factory: a process sandbox in the session's workspace directory."""
+    return ProcessSandbox(workspace)
+
+
+class Runtime:
+    """Agents, environments and sessions of one state directory.
+
+    Args:
+        state_dir: Where the store, workspaces and recordings live.
+        sandbox_factory: Builds a session's sandbox; the process sandbox by default.
+        record_dir: When set, every live model response is recorded to
+            ``record_dir/<session id>.jsonl`` in the replay format.
+        max_tokens: ``max_tokens`` of every model request.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        sandbox_factory: SandboxFactory = process_sandbox,
+        record_dir: Path | None = None,
+        max_tokens: int = 8192,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.state_dir / "nb_agents.sqlite3")
+        self.bus = EventBus()
+        self.sandbox_factory = sandbox_factory
+        self.record_dir = record_dir
+        self.max_tokens = max_tokens
+        self._runners: dict[str, SessionRunner] = {}
+        self._brains: dict[str, Brain] = {}
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Resume every session the last process left running, or with queued input."""
+        count = 0
+        after: int | None = None
+        while True:
+            page, after, _ = self.store.list_sessions(
+                statuses=["running"], include_archived=True, order="asc", after=after, limit=100
+            )
+            for session in page:
+                self._runner(session["id"]).recover()
+                count += 1
+            if after is None:
+                return count
+
+    async def close(self) -> None:
+        """Stop every runner and sandbox; sessions stay as stored and resume on the next start."""
+        runners, self._runners = list(self._runners.values()), {}
+        brains, self._brains = list(self._brains.values()), {}
+        await asyncio.gather(
+            *(r.close() for r in runners), *(b.aclose() for b in brains), return_exceptions=True
+        )
+        self.store.close()
+
+    # ---- helpers the runners use -------------------------------------------------------------
+
+    def append(self, session_id: str, events: Sequence[dict[str, Any]]) -> None:
+        """Validate, store durably, then publish events of a session."""
+        for event in events:
+            validate_event(event)
+        for stored in self.store.append(session_id, events):
+            self.bus.publish(session_id, stored.body)
+
+    def mark_processed(self, session_id: str, event_ids: Sequence[str]) -> None:
+        """Record that queued client events were taken, and echo them as processed."""
+        at = now()
+        self.store.mark_processed(session_id, event_ids, at)
+        for event_id in event_ids:
+            stored = self.store.get_event(session_id, event_id)
+            if stored is not None:
+                self.bus.publish(session_id, stored.body)
+
+    def require_session(self, session_id: str) -> dict[str, Any]:
+        """The stored session, or NotFoundError."""
+        session = self.store.get_session(session_id)
+        if session is None:
+            raise NotFoundError(f"no session with id '{session_id}'")
+        return session
+
+    def session_status(self, session_id: str) -> str:
+        """The stored status of a session."""
+        return str(self.require_session(session_id)["status"])
+
+    def set_status(self, session_id: str, status: str) -> None:
+        """Persist a status change (before its event is emitted)."""
+        session = self.require_session(session_id)
+        session["status"] = status
+        session["updated_at"] = now()
+        self.store.update_session(session)
+
+    def add_usage(self, session_id: str, usage: Mapping[str, int], seconds: float) -> None:
+        """Add one model request's usage and active time to the session totals."""
+        session = self.require_session(session_id)
+        total = session["usage"]
+        for key in ("input_tokens", "output_tokens", "cache_read_input_tokens"):
+            total[key] = int(total.get(key) or 0) + int(usage.get(key, 0))
+        cache = total.setdefault(
+            "cache_creation", {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}
+        )
+        cache["ephemeral_5m_input_tokens"] += int(usage.get("cache_creation_input_tokens", 0))
+        stats = session["stats"]
+        stats["active_seconds"] = round(float(stats.get("active_seconds") or 0.0) + seconds, 6)
+        session["updated_at"] = now()
+        self.store.update_session(session)
+
+    def make_sandbox(self, session_id: str) -> Sandbox:
+        """A new (not yet started) sandbox for a session."""
+        session = self.require_session(session_id)
+        environment = self.store.get_environment(session["environment_id"]) or {
+            "id": session["environment_id"]
+        }
+        workspace = self.state_dir / "workspaces" / session_id
+        workspace.mkdir(parents=True, exist_ok=True)
+        return self.sandbox_factory(session, environment, workspace)
+
+    def brain_for(self, session_id: str, model: str) -> Brain:
+        """The brain of a session (cached per session and model)."""
+        key = f"{session_id}:{model}"
+        if key not in self._brains:
+            record = self.record_dir / f"{session_id}.jsonl" if self.record_dir else None
+            self._brains[key] = brain_for(model, record_to=record, retry=_retry_policy())
+        return self._brains[key]
+
+    def _runner(self, session_id: str) -> SessionRunner:
+        runner = self._runners.get(session_id)
+        if runner is None:
+            runner = self._runners[session_id] = SessionRunner(self, session_id)
+        return runner
+
+    # ---- agents --------------------------------------------------------------------------------
+
+    def create_agent(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Create version 1 of an agent."""
+        agent = _objects.new_agent(params, now())
+        self.store.insert_agent_version(agent)
+        return agent
+
+    def get_agent(self, agent_id: str, version: int | None = None) -> dict[str, Any]:
+        """An agent (latest version unless ``version``)."""
+        agent = self.store.get_agent(agent_id, version)
+        if agent is None:
+            what = f"version {version} of agent '{agent_id}'" if version else f"agent '{agent_id}'"
+            raise NotFoundError(f"no {what}")
+        return agent
+
+    def update_agent(self, agent_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a new version when the update changes something."""
+        current = self.get_agent(agent_id)
+        if current.get("archived_at"):
+            raise ConflictError(f"agent '{agent_id}' is archived and cannot be updated", retryable=False)
+        nxt = _objects.updated_agent(current, params, now())
+        if nxt is None:
+            return current
+        self.store.insert_agent_version(nxt)
+        return nxt
+
+    def archive_agent(self, agent_id: str) -> dict[str, Any]:
+        """Archive an agent: existing sessions go on, new ones cannot use it."""
+        self.get_agent(agent_id)
+        self.store.archive_agent(agent_id, now())
+        return self.get_agent(agent_id)
+
+    # ---- environments --------------------------------------------------------------------------
+
+    def create_environment(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an environment; names are unique among live environments."""
+        env = _objects.new_environment(params, now())
+        self._check_unique_name(env["name"])
+        self.store.insert_environment(env)
+        return env
+
+    def _check_unique_name(self, name: str, own_id: str | None = None) -> None:
+        after: int | None = None
+        while True:
+            page, after = self.store.list_environments(include_archived=True, after=after, limit=100)
+            if any(e["name"] == name and e["id"] != own_id for e in page):
+                raise ConflictError(f"an environment named '{name}' already exists", retryable=False)
+            if after is None:
+                return
+
+    def get_environment(self, env_id: str) -> dict[str, Any]:
+        """An environment, or NotFoundError."""
+        env = self.store.get_environment(env_id)
+        if env is None:
+            raise NotFoundError(f"no environment with id '{env_id}'", error_code="environment_not_found")
+        return env
+
+    def update_environment(self, env_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Update an environment; new sessions see the change."""
+        nxt = _objects.updated_environment(self.get_environment(env_id), params, now())
+        if params.get("name"):
+            self._check_unique_name(nxt["name"], env_id)
+        self.store.update_environment(nxt)
+        return nxt
+
+    def archive_environment(self, env_id: str) -> dict[str, Any]:
+        """Archive an environment: no new sessions may use it."""
+        env = self.get_environment(env_id)
+        env["archived_at"] = env.get("archived_at") or now()
+        self.store.update_environment(env)
+        return env
+
+    def delete_environment(self, env_id: str) -> dict[str, Any]:
+        """Delete an environment."""
+        self.get_environment(env_id)
+        self.store.delete_environment(env_id)
+        return {"id": env_id, "type": "environment_deleted"}
+
+    # ---- sessions ------------------------------------------------------------------------------
+
+    def create_session(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an idle session pinned to an agent version; initial events are sent at once."""
+        ref = params.get("agent")
+        if isinstance(ref, str):
+            agent = self.get_agent(ref)
+        elif isinstance(ref, Mapping) and ref.get("type") == "agent" and isinstance(ref.get("id"), str):
+            agent = self.get_agent(ref["id"], ref.get("version"))
+        else:
+            raise InvalidRequestError("'agent' is required: an agent id, or {type: 'agent', id, version?}")
+        if agent.get("archived_at"):
+            raise InvalidRequestError(f"agent '{agent['id']}' is archived; new sessions cannot use it")
+        if not isinstance(params.get("environment_id"), str):
+            raise InvalidRequestError("'environment_id' is required")
+        env = self.get_environment(params["environment_id"])
+        if env.get("archived_at"):
+            raise InvalidRequestError(
+                f"environment '{env['id']}' is archived", error_code="environment_archived"
+            )
+        initial = list(params.get("initial_events") or [])
+        if len(initial) > 50 or any(e.get("type") != "user.message" for e in initial):
+            raise InvalidRequestError("initial_events: at most 50 events, each a user.message")
+        session = _objects.new_session(params, agent, env, now())
+        self.store.insert_session(session)
+        if initial:
+            self.send_events(session["id"], initial)
+        return session
+
+    def update_session(self, session_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Update title, metadata or the agent's tools (not while running)."""
+        session = self.require_session(session_id)
+        changed: dict[str, Any] = {}
+        if "vault_ids" in params:
+            raise InvalidRequestError("updating vault_ids is not yet supported")
+        if "title" in params:
+            session["title"] = changed["title"] = params["title"]
+        if "metadata" in params:
+            session["metadata"] = changed["metadata"] = _objects._metadata(
+                session["metadata"], params["metadata"]
+            )
+        if params.get("agent"):
+            if session["status"] == "running":
+                raise ConflictError(
+                    "the session is running; update its agent when it is idle", retryable=False
+                )
+            patch = {k: v for k, v in params["agent"].items() if k in ("tools", "mcp_servers")}
+            updated = _objects.updated_agent(
+                {**session["agent"], "metadata": {}, "created_at": "", "updated_at": "", "archived_at": None},
+                patch,
+                now(),
+            )
+            if updated is not None:
+                session["agent"]["tools"] = updated["tools"]
+                session["agent"]["mcp_servers"] = updated["mcp_servers"]
+                changed["agent"] = session["agent"]
+        if changed:
+            session["updated_at"] = now()
+            self.store.update_session(session)
+            self.append(session_id, [make_event("session.updated", **changed)])
+        return session
+
+    def archive_session(self, session_id: str) -> dict[str, Any]:
+        """Archive an idle session: it becomes read-only."""
+        session = self.require_session(session_id)
+        if session["status"] == "running":
+            raise InvalidRequestError("the session is running; interrupt it or wait until it is idle")
+        session["archived_at"] = session.get("archived_at") or now()
+        self.store.update_session(session)
+        self._drop_runner(session_id)
+        return session
+
+    def delete_session(self, session_id: str) -> dict[str, Any]:
+        """Delete an idle session; its stream ends with ``session.deleted``."""
+        session = self.require_session(session_id)
+        if session["status"] == "running":
+            raise InvalidRequestError("the session is running; interrupt it or wait until it is idle")
+        self.append(session_id, [make_event("session.deleted")])
+        self.store.delete_session(session_id)
+        self.bus.close_session(session_id)
+        self._drop_runner(session_id)
+        return {"id": session_id, "type": "session_deleted"}
+
+    def _drop_runner(self, session_id: str) -> None:
+        runner = self._runners.pop(session_id, None)
+        if runner is not None:
+            asyncio.get_running_loop().create_task(runner.close())
+        for key in [k for k in self._brains if k.startswith(session_id + ":")]:
+            asyncio.get_running_loop().create_task(self._brains.pop(key).aclose())
+
+    def send_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Store client events durably, then hand them to the session's runner.
+
+        Raises:
+            InvalidRequestError: An event is malformed, of a type clients may not send, or refers
+                to a tool call that is not waiting for it.
+            ConflictError: The session is archived or terminated.
+        """
+        session = self.require_session(session_id)
+        if session.get("archived_at"):
+            raise ConflictError(f"session '{session_id}' is archived and read-only", retryable=False)
+        if session["status"] == "terminated":
+            raise ConflictError(f"session '{session_id}' is terminated", retryable=False)
+        if not events:
+            raise InvalidRequestError("'events' must hold at least one event")
+        runner = self._runner(session_id)
+        stored = [self._client_event(runner, e) for e in events]
+        self.append(session_id, stored)
+        for event in stored:
+            runner.accept(event)
+        return stored
+
+    def _client_event(self, runner: SessionRunner, event: Mapping[str, Any]) -> dict[str, Any]:
+        kind = event.get("type")
+        if kind not in CLIENT_EVENT_TYPES:
+            raise InvalidRequestError(
+                f"event type {kind!r} cannot be sent; send one of {sorted(CLIENT_EVENT_TYPES)}"
+            )
+        if kind in _LOCAL_UNSUPPORTED:
+            raise InvalidRequestError(_LOCAL_UNSUPPORTED[str(kind)])
+        stored = {**event, "id": new_id("sevt"), "processed_at": None}
+        try:
+            validate_event(stored)
+        except EventValidationError as exc:
+            raise InvalidRequestError(str(exc)) from exc
+        if kind == "user.tool_confirmation":
+            self._check_waiting(runner, stored["tool_use_id"], "agent.tool_use", "tool_use_id")
+            if stored.get("deny_message") and stored["result"] != "deny":
+                raise InvalidRequestError("deny_message is only allowed with result 'deny'")
+        elif kind == "user.custom_tool_result":
+            self._check_waiting(
+                runner, stored["custom_tool_use_id"], "agent.custom_tool_use", "custom_tool_use_id"
+            )
+        return stored
+
+    def _check_waiting(self, runner: SessionRunner, use_id: str, use_type: str, field: str) -> None:
+        stored = self.store.get_event(runner.session_id, use_id)
+        if stored is None or stored.type != use_type:
+            raise InvalidRequestError(
+                f"{field} '{use_id}' is not the id of an {use_type} event of this session"
+            )
+        if any(e.get(field) == use_id for e in runner.inbox) or use_id in runner.decisions:
+            raise InvalidRequestError(f"{field} '{use_id}' was already answered")
+        if use_type == "agent.tool_use" and stored.body.get("evaluated_permission") != "ask":
+            raise InvalidRequestError(f"tool call '{use_id}' does not wait for a confirmation")
+        answered = self.store.read(
+            runner.session_id, after_seq=stored.seq, types=["agent.tool_result", "user.custom_tool_result"]
+        )
+        if any(e.body.get(field) == use_id or e.body.get("tool_use_id") == use_id for e in answered):
+            raise InvalidRequestError(f"{field} '{use_id}' was already answered")
+
+
+def _retry_policy() -> RetryPolicy:
+    """Model retries: ``NB_AGENTS_MODEL_RETRIES`` attempts, ``NB_AGENTS_MODEL_RETRY_DELAY`` seconds first."""
+    attempts = int(os.environ.get("NB_AGENTS_MODEL_RETRIES", "5"))
+    delay = float(os.environ.get("NB_AGENTS_MODEL_RETRY_DELAY", "0.5"))
+    return RetryPolicy(max_attempts=attempts, base_delay=delay, max_delay=max(delay, 8.0 * delay / 0.5))

@@ -1,0 +1,98 @@
+"""Run the local server: the key, the listening socket and the discovery file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from nb_agents._home import SERVER_FILE
+from nb_agents.errors import PrerequisiteError
+from nb_agents.runtime import Runtime
+from nb_agents.server._app import create_app
+
+__all__ = ["load_api_key", "serve"]
+
+log = logging.getLogger(__name__)
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def load_api_key(state_dir: Path) -> str:
+    """``NB_AGENTS_API_KEY``, else the key stored in the state directory (created 0600)."""
+    key = os.environ.get("NB_AGENTS_API_KEY")
+    if key:
+        return key
+    path = state_dir / "api_key"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = "nba-" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def serve(
+    state_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    record_dir: Path | None = None,
+) -> None:
+    """Serve the Managed Agents API for ``state_dir`` until interrupted.
+
+    Args:
+        state_dir: The runtime's state directory.
+        host: Interface to bind; loopback unless told otherwise.
+        port: TCP port; 0 picks a free one. The chosen URL is written to
+            ``state_dir/server.json``.
+        record_dir: Record every live model response per session into this directory.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if host not in _LOOPBACK:
+        log.warning(
+            "binding to %s: the runtime is reachable beyond this machine (the key still applies)", host
+        )
+    key = load_api_key(state_dir)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise PrerequisiteError(f"cannot listen on {host}:{port}: {exc}; choose another --port") from exc
+    bound = sock.getsockname()[1]
+    url_host = f"[{host}]" if family == socket.AF_INET6 else host
+    url = f"http://{url_host}:{bound}"
+    app = create_app(lambda: Runtime(state_dir, record_dir=record_dir), key)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    info = state_dir / SERVER_FILE
+
+    async def main() -> None:
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            tmp = info.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"url": url, "port": bound, "pid": os.getpid()}))
+            tmp.replace(info)
+            print(f"nb-agents: serving the Managed Agents API at {url} (state: {state_dir})", flush=True)
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        try:
+            if json.loads(info.read_text()).get("pid") == os.getpid():
+                info.unlink()
+        except (OSError, ValueError):
+            pass

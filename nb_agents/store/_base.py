@@ -1,0 +1,146 @@
+"""The one SQLite connection a ``Store`` owns, its lock, and error translation."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nb_agents.errors import DuplicateError, StoreError
+from nb_agents.store._schema import migrate
+
+__all__ = ["StoreBase", "dumps", "loads"]
+
+_BUSY_TIMEOUT_S = 30.0
+# The same as json.dumps(obj, separators=(",", ":"), allow_nan=False), without building an
+# encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_S = TypeVar("_S", bound="StoreBase")
+
+
+def dumps(obj: Mapping[str, Any]) -> str:
+    """Compact JSON for a stored body.
+
+    Raises:
+        ValueError: If the object is not JSON-serialisable (or holds NaN/infinity).
+    """
+    try:
+        return _ENCODER.encode(obj)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot store a body that is not plain JSON: {exc}") from None
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Parse a stored body."""
+    body: dict[str, Any] = json.loads(text)
+    return body
+
+
+class StoreBase:
+    """Connection handling shared by the parts of ``Store``.
+
+    One connection per ``Store``, in autocommit mode, used from any thread under ``_lock``.
+    Writes run in ``BEGIN IMMEDIATE`` transactions (``_write``); each read is one statement,
+    hence one consistent snapshot.
+    """
+
+    path: Path
+    """The SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._writes = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the state file {self.path}: {exc}") from exc
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch the journal to WAL (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, self.path)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open the state file {self.path}: {exc}") from exc
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version recorded in the file (``PRAGMA user_version``)."""
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def data_version(self) -> int:
+        """A number that changes whenever any connection, in any process, has committed.
+
+        ``PRAGMA data_version`` changes on commits by *other* connections; a local counter
+        covers this one. Cheap: poll it to learn whether to look for new events.
+        """
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0]) + self._writes
+
+    def close(self) -> None:
+        """Close the connection. Further calls raise ``StoreError``."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, _translated(self.path):
+            yield self._conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: committed (durably) on exit, rolled back on error."""
+        with self._lock, _translated(self.path):
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._writes += 1
+
+
+@contextlib.contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    """Turn ``sqlite3`` errors into ``StoreError`` (``DuplicateError`` for unique keys)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        text = str(exc)
+        if "UNIQUE constraint failed" in text or "PRIMARY KEY" in text:
+            raise DuplicateError(f"already stored: {text}") from exc
+        raise StoreError(f"{path}: {text}") from exc
+    except sqlite3.ProgrammingError as exc:
+        raise StoreError(f"{path}: {exc} (was the store closed?)") from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: {exc}") from exc
