@@ -156,10 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         body = len(json.dumps(make_events(1)[0], separators=(",", ":")))
         print(f"dir: {directory}")
-        print(
-            f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-            f"SQLite {sqlite3.sqlite_version}, body {body} B"
-        )
+        print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, body {body} B")
         print("WAL + synchronous=FULL: every commit is fsynced, so every event counted is durable.\n")
         started = time.perf_counter()
         header = (
@@ -176,9 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
         if args.read_n:
-            print(
-                f"\nStore.read on one session of {args.read_n:,} events (best of 2, includes JSON parsing):"
-            )
+            print(f"\nStore.read on one session of {args.read_n:,} events (best of 2, includes JSON parsing):")
             for label, count, seconds in reads(directory, args.read_n):
                 print(f"  {label:<40} {count:>7} events  {seconds * 1000:>9.1f} ms")
         print(f"\ntotal {time.perf_counter() - started:.1f} s")

@@ -25,27 +25,42 @@ class LocalServer:
     """One ``nb-agents serve`` process on loopback with its own state directory."""
 
     def __init__(
-        self, state_dir: Path, model_url: str | None = None, *, extra_env: Mapping[str, str] | None = None
+        self,
+        state_dir: Path,
+        model_url: str | None = None,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ):
         self.state_dir = state_dir
         self.model_url = model_url
         self.extra_env = dict(extra_env or {})
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.key = ""
 
     def start(self, timeout: float = 30.0) -> LocalServer:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         info = self.state_dir / "server.json"
         info.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-        env.update(
-            NB_AGENTS_HOME=str(self.state_dir), ANTHROPIC_API_KEY="sk-test-model-key", **self.extra_env
-        )
+        env.update(NB_AGENTS_HOME=str(self.state_dir), ANTHROPIC_API_KEY="sk-test-model-key", **self.extra_env)
         if self.model_url:
             env["ANTHROPIC_BASE_URL"] = self.model_url
         log = open(self.state_dir / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nb_agents", "serve", "--port", "0", "--state-dir", str(self.state_dir)],
+            [
+                sys.executable,
+                "-m",
+                "nb_agents",
+                "serve",
+                "--port",
+                "0",
+                "--state-dir",
+                str(self.state_dir),
+                *self.args,
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -22,16 +22,14 @@ from nb_agents.store import Store
 def write(db: str, session_id: str, count: int) -> None:
     with Store(db) as store:
         for i in range(count):
-            event = make_event(
-                "agent.message", content=[{"type": "text", "text": f"message {i} " + "x" * 200}]
-            )
+            event = make_event("agent.message", content=[{"type": "text", "text": f"message {i} " + "x" * 200}])
             [stored] = store.append(session_id, [event])
             sys.stdout.write(f"{stored.seq} {stored.id}\n")
             sys.stdout.flush()
 
 
 def read(db: str, session_id: str, count: int) -> None:
-    seen: list[list[object]] = []
+    seen: list[tuple[int, str]] = []
     reads = 0
     deadline = time.monotonic() + 120
     with Store(db) as store:
@@ -43,12 +41,12 @@ def read(db: str, session_id: str, count: int) -> None:
                 time.sleep(0.001)
                 continue
             version = current
-            after = int(seen[-1][0]) if seen else 0  # type: ignore[call-overload]
+            after = seen[-1][0] if seen else 0
             if store.latest_seq(session_id) <= after:
                 continue
             batch = store.read(session_id, after_seq=after)
             reads += 1
-            seen.extend([e.seq, e.id] for e in batch)
+            seen.extend((e.seq, e.id) for e in batch)
     print(json.dumps({"events": seen, "reads": reads}), flush=True)
 
 

@@ -98,9 +98,7 @@ def test_public_names(pkg: Any) -> None:
 
 
 def test_fake_server_streams_what_the_sdk_parses() -> None:
-    answer = tool_use_response(
-        [("bash", {"command": "ls -la"}), ("read", {})], text="Looking.", thinking="hm"
-    )
+    answer = tool_use_response([("bash", {"command": "ls -la"}), ("read", {})], text="Looking.", thinking="hm")
 
     async def go(base_url: str) -> tuple[anthropic.types.Message, anthropic.types.Message]:
         client = anthropic.AsyncAnthropic(base_url=base_url, api_key="sk-test", max_retries=0)
@@ -196,9 +194,7 @@ def test_several_tool_uses_and_thinking() -> None:
         thinking="The user wants files.",
     )
     thinking = {"type": "enabled", "budget_tokens": 1024}
-    req = ModelRequest(
-        "claude-sonnet-4-6", None, [{"role": "user", "content": "x"}], TOOLS, thinking=thinking
-    )
+    req = ModelRequest("claude-sonnet-4-6", None, [{"role": "user", "content": "x"}], TOOLS, thinking=thinking)
     with FakeModelServer([answer]) as srv:
         result = ask(messages_brain(srv), req)
     assert [b["type"] for b in result["content"]] == ["thinking", "text", "tool_use", "tool_use"]
@@ -268,9 +264,7 @@ def test_request_failures_are_retried(fault: dict[str, Any]) -> None:
 
 def test_error_event_in_stream_maps_to_its_type() -> None:
     errors: list[ModelError] = []
-    with FakeModelServer(
-        [{"fault": "stream_error", "error_type": "overloaded_error"}, text_response("ok")]
-    ) as srv:
+    with FakeModelServer([{"fault": "stream_error", "error_type": "overloaded_error"}, text_response("ok")]) as srv:
         ask(messages_brain(srv), request(), on_error=errors.append)
     assert [e.error_type for e in errors] == ["model_overloaded_error"]
 
@@ -285,9 +279,7 @@ def test_broken_stream_then_success() -> None:
 
     cut = {"fault": "break", "response": text_response("The first try gets cut"), "after_events": 5}
     with FakeModelServer([cut, text_response("The whole answer.")], chunk_size=5) as srv:
-        result = ask(
-            messages_brain(srv), request(), on_text=lambda i, t: fragments.append(t), on_error=on_error
-        )
+        result = ask(messages_brain(srv), request(), on_text=lambda i, t: fragments.append(t), on_error=on_error)
     assert result["content"] == [{"type": "text", "text": "The whole answer."}]
     assert "".join(fragments) == "The whole answer."
     assert len(errors) == 1 and errors[0].will_retry and "broke off" in errors[0].message

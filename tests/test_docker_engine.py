@@ -35,9 +35,7 @@ def container(docker_client: Any, base_image: str) -> Iterator[Any]:
     finally:
         if box is not None:
             box.remove(force=True)
-        left = docker_client.containers.list(
-            all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]}
-        )
+        left = docker_client.containers.list(all=True, filters={"label": [f"{k}={v}" for k, v in labels.items()]})
         assert left == [], f"containers left behind: {[c.name for c in left]}"
 
 

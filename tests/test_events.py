@@ -88,9 +88,7 @@ VALID = {
         },
     ),
     "span.model_request_start": ev("span.model_request_start"),
-    "span.model_request_end": ev(
-        "span.model_request_end", model_request_start_id="sevt_9", model_usage=USAGE
-    ),
+    "span.model_request_end": ev("span.model_request_end", model_request_start_id="sevt_9", model_usage=USAGE),
     "span.model_request_end (speed, is_error)": ev(
         "span.model_request_end",
         model_request_start_id="sevt_9",
@@ -242,9 +240,7 @@ def test_validate_object() -> None:
     model = validate_object(BetaManagedAgentsSpanModelUsage, USAGE)
     assert isinstance(model, BetaManagedAgentsSpanModelUsage)
     assert model.input_tokens == 10
-    with pytest.raises(
-        EventValidationError, match=r"invalid BetaManagedAgentsSpanModelUsage: surprise: unknown"
-    ):
+    with pytest.raises(EventValidationError, match=r"invalid BetaManagedAgentsSpanModelUsage: surprise: unknown"):
         validate_object(BetaManagedAgentsSpanModelUsage, {**USAGE, "surprise": True})
     with pytest.raises(EventValidationError, match="output_tokens: required field is missing"):
         validate_object(BetaManagedAgentsSpanModelUsage, {"input_tokens": 1})
@@ -355,9 +351,7 @@ def test_parse_time(text: str, expected: datetime) -> None:
     assert parsed == expected
 
 
-@pytest.mark.parametrize(
-    "text", ["2026-11-21", "2026-11-21T00:31:02", "yesterday", "2026-13-01T00:00:00Z", ""]
-)
+@pytest.mark.parametrize("text", ["2026-11-21", "2026-11-21T00:31:02", "yesterday", "2026-13-01T00:00:00Z", ""])
 def test_parse_time_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_time(text)

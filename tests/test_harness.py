@@ -264,9 +264,7 @@ def test_message_queued_while_running(tmp_path: Path) -> None:
 
 
 def test_overloaded_then_success_and_exhausted(tmp_path: Path) -> None:
-    script: list[dict[str, Any]] = [{"fault": "overloaded"}, text_response("made it")] + [
-        {"fault": "overloaded"}
-    ] * 5
+    script: list[dict[str, Any]] = [{"fault": "overloaded"}, text_response("made it")] + [{"fault": "overloaded"}] * 5
     with (
         FakeModelServer(script) as model,
         local_server(tmp_path, model.base_url, extra_env=FAST_RETRIES) as srv,
@@ -277,10 +275,7 @@ def test_overloaded_then_success_and_exhausted(tmp_path: Path) -> None:
         seen = run_until_idle(client, session.id, [user_message("hi")])
         errors = [e for e in seen if e.type == "session.error"]
         assert len(errors) == 1
-        assert (
-            errors[0].error.type == "model_overloaded_error"
-            and errors[0].error.retry_status.type == "retrying"
-        )
+        assert errors[0].error.type == "model_overloaded_error" and errors[0].error.retry_status.type == "retrying"
         assert [e.content[0].text for e in seen if e.type == "agent.message"] == ["made it"]
         seen = run_until_idle(client, session.id, [user_message("again")])
         errors = [e for e in seen if e.type == "session.error"]
@@ -309,9 +304,7 @@ def test_stream_with_deltas_equals_list(tmp_path: Path) -> None:
         listed = list(client.beta.sessions.events.list(session.id, limit=3))
         assert [e.id for e in listed] == [e.id for e in streamed]
         assert [e.model_dump() for e in listed] == [e.model_dump() for e in streamed]
-        only = list(
-            client.beta.sessions.events.list(session.id, types=["agent.tool_use", "agent.tool_result"])
-        )
+        only = list(client.beta.sessions.events.list(session.id, types=["agent.tool_use", "agent.tool_result"]))
         assert [e.type for e in only] == ["agent.tool_use", "agent.tool_result"]
         newest = client.beta.sessions.events.list(session.id, order="desc", limit=1)
         assert newest.data[0].type == "session.status_idle"

@@ -54,9 +54,7 @@ def test_kill_9_during_tool_then_resume(tmp_path: Path) -> None:
             assert results[0]["is_error"] and "restarted" in results[0]["content"][0]["text"]
             # the model was told, and the tool did not run a second time
             resumed = model.requests[1].body["messages"][-1]["content"][0]
-            assert (
-                resumed["tool_use_id"] == uses[0]["id"] and "not run again" in resumed["content"][0]["text"]
-            )
+            assert resumed["tool_use_id"] == uses[0]["id"] and "not run again" in resumed["content"][0]["text"]
             time.sleep(3.2)
             assert (workspace / "runs.txt").read_text().count("started") == 1
             assert events[-1]["type"] == "session.status_idle"

@@ -101,9 +101,7 @@ def test_an_executor_that_does_not_answer_is_unavailable() -> None:
 
 
 def test_tool_result_text() -> None:
-    result = ToolResult(
-        [{"type": "text", "text": "a"}, {"type": "image", "source": {}}, {"type": "text", "text": "b"}]
-    )
+    result = ToolResult([{"type": "text", "text": "a"}, {"type": "image", "source": {}}, {"type": "text", "text": "b"}])
     assert result.text == "a\nb" and not result.is_error
 
 

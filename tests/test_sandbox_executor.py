@@ -209,7 +209,12 @@ def test_grep_fallback_skips_git_and_node_modules(tmp_path: Path) -> None:
     (tmp_path / "bin").write_bytes(b"needle\x00")
     out = ex._walk_grep(ex.Call(1, 10_000), "needle", str(tmp_path))
     assert out.splitlines() == [f"{tmp_path}/{rel}:2:needle here" for rel in (".hidden", "a.py", "sub/b.txt")]
-    assert "invalid regex" in _call(tools, "grep", {"pattern": "("})[0]
+    with pytest.raises(ex.ToolError, match="invalid regex"):
+        ex._walk_grep(ex.Call(1, 10_000), "(", str(tmp_path))
+    assert _call(tools, "grep", {"pattern": "needle", "path": "nope"}) == (
+        "grep: nope: no such file or directory",
+        True,
+    )
     with pytest.raises(ex.ToolError, match="cancelled"):
         call = ex.Call(1, 10_000)
         call.cancelled.set()
@@ -299,9 +304,7 @@ def test_ripgrep_and_fallback_agree(tmp_path: Path) -> None:
     rg = shutil.which("rg")
     assert rg is not None
     call = ex.Call(1, 10_000)
-    assert (
-        ex._ripgrep(call, rg, "needle", str(tmp_path)) == ex._walk_grep(call, "needle", str(tmp_path)) + "\n"
-    )
+    assert ex._ripgrep(call, rg, "needle", str(tmp_path)) == ex._walk_grep(call, "needle", str(tmp_path)) + "\n"
     one = ex._ripgrep(call, rg, "needle", str(tmp_path / "a.py"))
     assert one == f"{tmp_path}/a.py:2:needle here\n"
     with pytest.raises(ex.ToolError, match="regex parse error"):

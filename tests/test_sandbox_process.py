@@ -148,9 +148,7 @@ def test_concurrent_calls(tmp_path: Path) -> None:
         async with ProcessSandbox(tmp_path / "ws") as sandbox:
             writes = [sandbox.call("write", {"file_path": f"f{i}.txt", "content": str(i)}) for i in range(20)]
             await asyncio.gather(*writes)
-            return await asyncio.gather(
-                *(sandbox.call("bash", {"command": f"cat f{i}.txt"}) for i in range(20))
-            )
+            return await asyncio.gather(*(sandbox.call("bash", {"command": f"cat f{i}.txt"}) for i in range(20)))
 
     assert [r.text for r in asyncio.run(main())] == [str(i) for i in range(20)]
 

@@ -51,9 +51,7 @@ def test_auth_bearer_and_x_api_key(srv: LocalServer) -> None:
 def test_error_envelopes(srv: LocalServer, client: anthropic.Anthropic) -> None:
     missing = srv.raw("GET", "/v1/nowhere")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
-    bad_json = srv.raw(
-        "POST", "/v1/agents", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    bad_json = srv.raw("POST", "/v1/agents", content=b"{not json", headers={"content-type": "application/json"})
     assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["error"]["message"]
     no_model = srv.raw("POST", "/v1/agents", json={"name": "x"})
     assert no_model.status_code == 400 and "'model' is required" in no_model.json()["error"]["message"]
@@ -97,9 +95,7 @@ def test_session_pins_agent_version(client: anthropic.Anthropic) -> None:
     agent = client.beta.agents.create(name="pinned", model="claude-sonnet-4-6", system="old")
     env = client.beta.environments.create(name="pin-env")
     client.beta.agents.update(agent.id, system="new", version=1)
-    old = client.beta.sessions.create(
-        agent={"type": "agent", "id": agent.id, "version": 1}, environment_id=env.id
-    )
+    old = client.beta.sessions.create(agent={"type": "agent", "id": agent.id, "version": 1}, environment_id=env.id)
     latest = client.beta.sessions.create(agent=agent.id, environment_id=env.id)
     assert (old.agent.version, old.agent.system) == (1, "old")
     assert (latest.agent.version, latest.agent.system) == (2, "new")
@@ -152,9 +148,7 @@ def test_list_paging(client: anthropic.Anthropic) -> None:
 def test_session_lifecycle(srv: LocalServer, client: anthropic.Anthropic) -> None:
     agent = client.beta.agents.create(name="life", model="claude-haiku-4-5")
     env = client.beta.environments.create(name="life-env")
-    session = client.beta.sessions.create(
-        agent=agent.id, environment_id=env.id, title="t1", metadata={"k": "v"}
-    )
+    session = client.beta.sessions.create(agent=agent.id, environment_id=env.id, title="t1", metadata={"k": "v"})
     validate_object(T.BetaManagedAgentsSession, srv.raw("GET", f"/v1/sessions/{session.id}").json())
     updated = client.beta.sessions.update(session.id, title="t2", metadata={"k": None, "x": "y"})
     assert updated.title == "t2" and updated.metadata == {"x": "y"}

@@ -396,9 +396,7 @@ def _conforms(value: Any, tp: Any, path: str = "$") -> None:
                 errors.append(str(exc))
         raise AssertionError(f"{path}: fits no variant: {errors}")
     elif origin is typing.Literal:
-        assert value in typing_extensions.get_args(tp), (
-            f"{path}: {value!r} not in {typing_extensions.get_args(tp)}"
-        )
+        assert value in typing_extensions.get_args(tp), f"{path}: {value!r} not in {typing_extensions.get_args(tp)}"
     elif origin in (list, collections.abc.Iterable, collections.abc.Sequence, SequenceNotStr):
         assert isinstance(value, list), f"{path}: expected a list"
         for i, item in enumerate(value):
@@ -473,9 +471,7 @@ def test_round_trips(cls: Any, case: str, text: str, expected: dict[str, Any]) -
 
 def test_local_settings_stay_out_of_hosted_params() -> None:
     env = EnvironmentSpec.from_yaml(textwrap.dedent(ENVIRONMENTS["offline"][0]))
-    assert env.local == LocalSettings(
-        image="python:3.12-slim", cpu=1.5, memory="512m", pids=128, idle_timeout=300
-    )
+    assert env.local == LocalSettings(image="python:3.12-slim", cpu=1.5, memory="512m", pids=128, idle_timeout=300)
     assert env.local.memory_bytes == 512 * 1024**2
     assert "metadata" not in env.to_params()
     meta = env.to_params(target="local")["metadata"]
@@ -489,9 +485,7 @@ def test_local_settings_stay_out_of_hosted_params() -> None:
 
 
 def test_short_forms_in_from_params_and_equivalence_with_api_form() -> None:
-    short = AgentSpec.from_params(
-        {"name": "a", "model": "m", "tools": ["bash"], "permissions": {"bash": "ask"}}
-    )
+    short = AgentSpec.from_params({"name": "a", "model": "m", "tools": ["bash"], "permissions": {"bash": "ask"}})
     api = AgentSpec.from_params(short.to_params())
     assert api == short
     assert short.to_params()["tools"][0]["configs"] == [
@@ -619,8 +613,7 @@ AGENT_ERRORS: list[tuple[str, str, int | None, list[str]]] = [
     ),
     (
         "mcp_permission_not_enabled",
-        BASE
-        + "tools:\n  - mcp: g\n    tools: [a]\n    permissions: {b: ask}\nmcp_servers: {g: 'https://g.example'}\n",
+        BASE + "tools:\n  - mcp: g\n    tools: [a]\n    permissions: {b: ask}\nmcp_servers: {g: 'https://g.example'}\n",
         6,
         ["permission for 'b', which is not enabled"],
     ),
@@ -714,9 +707,7 @@ AGENT_ERRORS: list[tuple[str, str, int | None, list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "text", "line", "fragments"), AGENT_ERRORS, ids=[c[0] for c in AGENT_ERRORS]
-)
+@pytest.mark.parametrize(("case", "text", "line", "fragments"), AGENT_ERRORS, ids=[c[0] for c in AGENT_ERRORS])
 def test_agent_errors(case: str, text: str, line: int | None, fragments: list[str]) -> None:
     with pytest.raises(SpecError) as info:
         AgentSpec.from_yaml(text)
@@ -820,9 +811,7 @@ def test_params_errors_name_the_key_without_a_line() -> None:
         AgentSpec.from_params(bad)
     assert info.value.key == "tools[0].configs[0].name"
     assert info.value.line is None
-    assert str(info.value).startswith(
-        "key 'tools[0].configs[0].name': unknown tool 'bsh' — did you mean 'bash'?"
-    )
+    assert str(info.value).startswith("key 'tools[0].configs[0].name': unknown tool 'bsh' — did you mean 'bash'?")
     with pytest.raises(SpecError, match=r"key 'metadata.nb_agents.local.cpu': must be a number"):
         EnvironmentSpec.from_params({"name": "e", "metadata": {"nb_agents.local": '{"cpu": "lots"}'}})
     with pytest.raises(SpecError, match="must be a mapping with name and model, got 'name: a' "):
@@ -857,9 +846,7 @@ def _assert_no_extras(model: Any, path: str = "$") -> None:
     if isinstance(model, list):
         for i, item in enumerate(model):
             _assert_no_extras(item, f"{path}[{i}]")
-    elif isinstance(model, pydantic.BaseModel) and not isinstance(
-        model, BetaManagedAgentsCustomToolInputSchema
-    ):
+    elif isinstance(model, pydantic.BaseModel) and not isinstance(model, BetaManagedAgentsCustomToolInputSchema):
         assert not model.__pydantic_extra__, f"{path}: unknown fields {model.__pydantic_extra__}"
         for name in type(model).model_fields:
             _assert_no_extras(getattr(model, name), f"{path}.{name}")

@@ -273,9 +273,7 @@ def test_session_crud_and_filters(store: Store, sessions: list[str]) -> None:
     assert [s["id"] for s in running] == [sessions[i] for i in range(0, 25, 5)]
     assert len(store.list_sessions(statuses=["running", "idle"], limit=100)[0]) == 25
     assert len(store.list_sessions(statuses=[], limit=100)[0]) == 25  # empty: no filter
-    window = store.list_sessions(
-        created_gt=ts(3), created_lte="2026-11-01T01:00:07+01:00", order="asc", limit=100
-    )
+    window = store.list_sessions(created_gt=ts(3), created_lte="2026-11-01T01:00:07+01:00", order="asc", limit=100)
     assert [s["id"] for s in window[0]] == sessions[4:8]
     window = store.list_sessions(created_gte=ts(3), created_lt="2026-11-01T00:00:07Z", order="asc", limit=100)
     assert [s["id"] for s in window[0]] == sessions[3:7]
@@ -450,9 +448,7 @@ def test_mark_processed_merges_without_touching_events(store: Store) -> None:
     [q, s] = store.read("sesn_a")
     assert q.body["processed_at"] == ts(7)
     assert s.body["processed_at"] == server["processed_at"]
-    assert conn.execute(
-        "SELECT event_id, processed_at FROM event_processed ORDER BY processed_at"
-    ).fetchall() == [
+    assert conn.execute("SELECT event_id, processed_at FROM event_processed ORDER BY processed_at").fetchall() == [
         (queued["id"], ts(7)),
         (server["id"], ts(9)),
     ]

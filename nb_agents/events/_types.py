@@ -43,16 +43,12 @@ def _models_by_type(union: Any) -> Mapping[str, type[pydantic.BaseModel]]:
 EVENT_MODELS: Mapping[str, type[pydantic.BaseModel]] = _models_by_type(BetaManagedAgentsSessionEvent)
 """Persisted event type (``agent.message``) → its SDK model class."""
 
-STREAM_EVENT_MODELS: Mapping[str, type[pydantic.BaseModel]] = _models_by_type(
-    BetaManagedAgentsStreamSessionEvents
-)
+STREAM_EVENT_MODELS: Mapping[str, type[pydantic.BaseModel]] = _models_by_type(BetaManagedAgentsStreamSessionEvents)
 """Stream event type (the persisted ones plus ``event_start``/``event_delta``) → SDK model class."""
 
 # The SDK's ``BetaManagedAgentsSessionEventType`` Literal (41 names in 2.11.0) lacks
 # ``session.deleted``, which the event union has; take the union of both so nothing is lost.
-EVENT_TYPES: frozenset[str] = frozenset(EVENT_MODELS) | frozenset(
-    typing.get_args(BetaManagedAgentsSessionEventType)
-)
+EVENT_TYPES: frozenset[str] = frozenset(EVENT_MODELS) | frozenset(typing.get_args(BetaManagedAgentsSessionEventType))
 """The persisted wire event types (42 with SDK 2.11.0)."""
 
 STREAM_ONLY_TYPES: frozenset[str] = frozenset({"event_start", "event_delta"})

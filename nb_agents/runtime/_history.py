@@ -41,13 +41,9 @@ def _block(event: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     if kind == "user.message":
         return "user", _user_blocks(event.get("content") or [])
     if kind == "agent.message":
-        return "assistant", [
-            dict(b) for b in event.get("content") or [] if b.get("type") == "text" and b["text"]
-        ]
+        return "assistant", [dict(b) for b in event.get("content") or [] if b.get("type") == "text" and b["text"]]
     if kind in _TOOL_USE_TYPES:
-        return "assistant", [
-            {"type": "tool_use", "id": event["id"], "name": event["name"], "input": event["input"]}
-        ]
+        return "assistant", [{"type": "tool_use", "id": event["id"], "name": event["name"], "input": event["input"]}]
     if kind == "agent.tool_result":
         return "user", [_result_block(event["tool_use_id"], event)]
     if kind == "user.custom_tool_result":

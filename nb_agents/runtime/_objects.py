@@ -76,9 +76,7 @@ def _refuse_unsupported(params: Mapping[str, Any]) -> None:
 def _validated_agent_params(params: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(params) - set(_AGENT_FIELDS))
     if unknown:
-        raise InvalidRequestError(
-            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_AGENT_FIELDS)}"
-        )
+        raise InvalidRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_AGENT_FIELDS)}")
     _refuse_unsupported(params)
     spec_input = {k: v for k, v in params.items() if k in ("name", "model", "description", "system", "tools")}
     spec_input.update({k: params[k] for k in ("mcp_servers", "metadata") if params.get(k) is not None})
@@ -176,9 +174,7 @@ def _metadata(current: Mapping[str, str], patch: Any) -> dict[str, str]:
 def _cloud_config(config: Any) -> dict[str, Any]:
     config = dict(config or {"type": "cloud"})
     if config.get("type") == "self_hosted":
-        raise InvalidRequestError(
-            "self_hosted environments are not supported by the local runtime; use a cloud config"
-        )
+        raise InvalidRequestError("self_hosted environments are not supported by the local runtime; use a cloud config")
     networking = dict(config.get("networking") or {"type": "limited"})
     if networking.get("type") == "limited":
         networking = {
@@ -202,9 +198,7 @@ def _validated_environment(params: Mapping[str, Any]) -> None:
         raise InvalidRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     if params.get("scope") not in (None, "organization"):
         raise InvalidRequestError("scope: the local runtime accepts only 'organization'")
-    spec_input = {
-        k: params[k] for k in ("name", "description", "config", "metadata") if params.get(k) is not None
-    }
+    spec_input = {k: params[k] for k in ("name", "description", "config", "metadata") if params.get(k) is not None}
     try:
         EnvironmentSpec.from_params(spec_input)
     except SpecError as exc:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb_agents.errors import BrainError, NbAgentsError
 from nb_agents.events import make_event, new_id
-from nb_agents.runtime._history import conversation, processing_order, unanswered_tool_uses
+from nb_agents.runtime._history import conversation, unanswered_tool_uses
 from nb_agents.runtime._tools import BUILTIN_TOOLS, model_tools
 from nb_agents.runtime.brain import ModelError, ModelRequest
 from nb_agents.spec import tool_permission
@@ -63,12 +63,29 @@ class SessionRunner:
         self._interrupt = False
         self._last_required: tuple[str, ...] = ()
         self._sandbox: Sandbox | None = None
+        self.log: list[dict[str, Any]] = [e.body for e in runtime.store.read(session_id)]
+        self._by_id = {e["id"]: e for e in self.log}
         self._scan_log()
 
     # ---- log-derived state -------------------------------------------------------------------
 
+    def observe(self, events: list[dict[str, Any]]) -> None:
+        """Mirror newly stored events (the runtime calls this after every durable append)."""
+        self.log.extend(events)
+        self._by_id.update((e["id"], e) for e in events)
+
+    def observe_processed(self, event_ids: list[str], processed_at: str) -> list[dict[str, Any]]:
+        """Mirror processing marks; returns the updated events."""
+        out = []
+        for event_id in event_ids:
+            event = self._by_id.get(event_id)
+            if event is not None:
+                event["processed_at"] = processed_at
+                out.append(event)
+        return out
+
     def _events(self) -> list[dict[str, Any]]:
-        return [e.body for e in self.rt.store.read(self.session_id)]
+        return self.log
 
     def _scan_log(self) -> None:
         for event in self._events():
@@ -92,15 +109,11 @@ class SessionRunner:
             self._end_span(start_id, _zero(), failed=True)
         for use in unanswered_tool_uses(events):
             if use["type"] == "agent.tool_use" and self._allowed(use):
-                self._emit(
-                    "agent.tool_result", tool_use_id=use["id"], content=_text(RESTARTED), is_error=True
-                )
+                self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(RESTARTED), is_error=True)
         self.wake()
 
     def _allowed(self, use: Mapping[str, Any]) -> bool:
-        return (
-            use.get("evaluated_permission") == "allow" or self.decisions.get(use["id"], ("",))[0] == "allow"
-        )
+        return use.get("evaluated_permission") == "allow" or self.decisions.get(use["id"], ("",))[0] == "allow"
 
     # ---- control from the runtime --------------------------------------------------------------
 
@@ -183,15 +196,20 @@ class SessionRunner:
 
     def _needs_model(self) -> bool:
         kinds = _USER_SIDE + _MODEL_SIDE
-        turns = [e["type"] for e in processing_order(self._events()) if e["type"] in kinds]
-        return bool(turns) and turns[-1] in _USER_SIDE
+        last = max(
+            (
+                (e["processed_at"], i, e["type"])
+                for i, e in enumerate(self.log)
+                if e["type"] in kinds and e.get("processed_at")
+            ),
+            default=None,
+        )
+        return last is not None and last[2] in _USER_SIDE
 
     def _settle_interrupt(self) -> None:
         for use in unanswered_tool_uses(self._events()):
             if use["type"] == "agent.tool_use":
-                self._emit(
-                    "agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True
-                )
+                self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True)
             else:
                 self._emit_custom_cancel(use)
         self._last_required = ()
@@ -335,9 +353,7 @@ class SessionRunner:
         return produced
 
     def _end_span(self, start_id: str, usage: dict[str, int], *, failed: bool) -> None:
-        self._emit(
-            "span.model_request_end", model_request_start_id=start_id, is_error=failed, model_usage=usage
-        )
+        self._emit("span.model_request_end", model_request_start_id=start_id, is_error=failed, model_usage=usage)
 
     def _emit_response(self, message: Mapping[str, Any], previews: dict[int, str]) -> bool:
         """Emit the response's blocks as events; False when none joins the conversation."""
@@ -348,9 +364,7 @@ class SessionRunner:
             kind = block.get("type")
             produced = produced or kind == "tool_use" or (kind == "text" and bool(block.get("text")))
             if kind == "text" and block.get("text"):
-                self._emit(
-                    "agent.message", id=previews.get(index) or new_id("sevt"), content=_text(block["text"])
-                )
+                self._emit("agent.message", id=previews.get(index) or new_id("sevt"), content=_text(block["text"]))
             elif kind in ("thinking", "redacted_thinking"):
                 self._emit("agent.thinking")
             elif kind == "tool_use" and block["name"] in custom:

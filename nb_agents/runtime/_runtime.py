@@ -69,6 +69,7 @@ class Runtime:
         self.max_tokens = max_tokens
         self._runners: dict[str, SessionRunner] = {}
         self._brains: dict[str, Brain] = {}
+        self._status: dict[str, str] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -90,9 +91,7 @@ class Runtime:
         """Stop every runner and sandbox; sessions stay as stored and resume on the next start."""
         runners, self._runners = list(self._runners.values()), {}
         brains, self._brains = list(self._brains.values()), {}
-        await asyncio.gather(
-            *(r.close() for r in runners), *(b.aclose() for b in brains), return_exceptions=True
-        )
+        await asyncio.gather(*(r.close() for r in runners), *(b.aclose() for b in brains), return_exceptions=True)
         self.store.close()
 
     # ---- helpers the runners use -------------------------------------------------------------
@@ -101,17 +100,21 @@ class Runtime:
         """Validate, store durably, then publish events of a session."""
         for event in events:
             validate_event(event)
-        for stored in self.store.append(session_id, events):
-            self.bus.publish(session_id, stored.body)
+        bodies = [stored.body for stored in self.store.append(session_id, events)]
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            runner.observe(bodies)
+        for body in bodies:
+            self.bus.publish(session_id, body)
 
     def mark_processed(self, session_id: str, event_ids: Sequence[str]) -> None:
         """Record that queued client events were taken, and echo them as processed."""
         at = now()
         self.store.mark_processed(session_id, event_ids, at)
-        for event_id in event_ids:
-            stored = self.store.get_event(session_id, event_id)
-            if stored is not None:
-                self.bus.publish(session_id, stored.body)
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            for body in runner.observe_processed(list(event_ids), at):
+                self.bus.publish(session_id, body)
 
     def require_session(self, session_id: str) -> dict[str, Any]:
         """The stored session, or NotFoundError."""
@@ -121,8 +124,11 @@ class Runtime:
         return session
 
     def session_status(self, session_id: str) -> str:
-        """The stored status of a session."""
-        return str(self.require_session(session_id)["status"])
+        """The stored status of a session (cached: every status change goes through here)."""
+        status = self._status.get(session_id)
+        if status is None:
+            status = self._status[session_id] = str(self.require_session(session_id)["status"])
+        return status
 
     def set_status(self, session_id: str, status: str) -> None:
         """Persist a status change (before its event is emitted)."""
@@ -130,6 +136,7 @@ class Runtime:
         session["status"] = status
         session["updated_at"] = now()
         self.store.update_session(session)
+        self._status[session_id] = status
 
     def add_usage(self, session_id: str, usage: Mapping[str, int], seconds: float) -> None:
         """Add one model request's usage and active time to the session totals."""
@@ -137,9 +144,7 @@ class Runtime:
         total = session["usage"]
         for key in ("input_tokens", "output_tokens", "cache_read_input_tokens"):
             total[key] = int(total.get(key) or 0) + int(usage.get(key, 0))
-        cache = total.setdefault(
-            "cache_creation", {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}
-        )
+        cache = total.setdefault("cache_creation", {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0})
         cache["ephemeral_5m_input_tokens"] += int(usage.get("cache_creation_input_tokens", 0))
         stats = session["stats"]
         stats["active_seconds"] = round(float(stats.get("active_seconds") or 0.0) + seconds, 6)
@@ -149,9 +154,7 @@ class Runtime:
     def make_sandbox(self, session_id: str) -> Sandbox:
         """A new (not yet started) sandbox for a session."""
         session = self.require_session(session_id)
-        environment = self.store.get_environment(session["environment_id"]) or {
-            "id": session["environment_id"]
-        }
+        environment = self.store.get_environment(session["environment_id"]) or {"id": session["environment_id"]}
         workspace = self.state_dir / "workspaces" / session_id
         workspace.mkdir(parents=True, exist_ok=True)
         return self.sandbox_factory(session, environment, workspace)
@@ -266,9 +269,7 @@ class Runtime:
             raise InvalidRequestError("'environment_id' is required")
         env = self.get_environment(params["environment_id"])
         if env.get("archived_at"):
-            raise InvalidRequestError(
-                f"environment '{env['id']}' is archived", error_code="environment_archived"
-            )
+            raise InvalidRequestError(f"environment '{env['id']}' is archived", error_code="environment_archived")
         initial = list(params.get("initial_events") or [])
         if len(initial) > 50 or any(e.get("type") != "user.message" for e in initial):
             raise InvalidRequestError("initial_events: at most 50 events, each a user.message")
@@ -287,14 +288,10 @@ class Runtime:
         if "title" in params:
             session["title"] = changed["title"] = params["title"]
         if "metadata" in params:
-            session["metadata"] = changed["metadata"] = _objects._metadata(
-                session["metadata"], params["metadata"]
-            )
+            session["metadata"] = changed["metadata"] = _objects._metadata(session["metadata"], params["metadata"])
         if params.get("agent"):
             if session["status"] == "running":
-                raise ConflictError(
-                    "the session is running; update its agent when it is idle", retryable=False
-                )
+                raise ConflictError("the session is running; update its agent when it is idle", retryable=False)
             patch = {k: v for k, v in params["agent"].items() if k in ("tools", "mcp_servers")}
             updated = _objects.updated_agent(
                 {**session["agent"], "metadata": {}, "created_at": "", "updated_at": "", "archived_at": None},
@@ -328,6 +325,7 @@ class Runtime:
             raise InvalidRequestError("the session is running; interrupt it or wait until it is idle")
         self.append(session_id, [make_event("session.deleted")])
         self.store.delete_session(session_id)
+        self._status.pop(session_id, None)
         self.bus.close_session(session_id)
         self._drop_runner(session_id)
         return {"id": session_id, "type": "session_deleted"}
@@ -364,9 +362,7 @@ class Runtime:
     def _client_event(self, runner: SessionRunner, event: Mapping[str, Any]) -> dict[str, Any]:
         kind = event.get("type")
         if kind not in CLIENT_EVENT_TYPES:
-            raise InvalidRequestError(
-                f"event type {kind!r} cannot be sent; send one of {sorted(CLIENT_EVENT_TYPES)}"
-            )
+            raise InvalidRequestError(f"event type {kind!r} cannot be sent; send one of {sorted(CLIENT_EVENT_TYPES)}")
         if kind in _LOCAL_UNSUPPORTED:
             raise InvalidRequestError(_LOCAL_UNSUPPORTED[str(kind)])
         stored = {**event, "id": new_id("sevt"), "processed_at": None}
@@ -379,17 +375,13 @@ class Runtime:
             if stored.get("deny_message") and stored["result"] != "deny":
                 raise InvalidRequestError("deny_message is only allowed with result 'deny'")
         elif kind == "user.custom_tool_result":
-            self._check_waiting(
-                runner, stored["custom_tool_use_id"], "agent.custom_tool_use", "custom_tool_use_id"
-            )
+            self._check_waiting(runner, stored["custom_tool_use_id"], "agent.custom_tool_use", "custom_tool_use_id")
         return stored
 
     def _check_waiting(self, runner: SessionRunner, use_id: str, use_type: str, field: str) -> None:
         stored = self.store.get_event(runner.session_id, use_id)
         if stored is None or stored.type != use_type:
-            raise InvalidRequestError(
-                f"{field} '{use_id}' is not the id of an {use_type} event of this session"
-            )
+            raise InvalidRequestError(f"{field} '{use_id}' is not the id of an {use_type} event of this session")
         if any(e.get(field) == use_id for e in runner.inbox) or use_id in runner.decisions:
             raise InvalidRequestError(f"{field} '{use_id}' was already answered")
         if use_type == "agent.tool_use" and stored.body.get("evaluated_permission") != "ask":

@@ -169,9 +169,7 @@ class ExecutorSandbox(Sandbox):
             except SandboxError as exc:
                 await client.close()
                 await self._teardown()
-                raise SandboxUnavailableError(
-                    f"the {self.name} sandbox's executor did not start: {exc}"
-                ) from exc
+                raise SandboxUnavailableError(f"the {self.name} sandbox's executor did not start: {exc}") from exc
             self._client = client
 
     async def call(self, tool: str, input: Mapping[str, Any], *, timeout_ms: int | None = None) -> ToolResult:

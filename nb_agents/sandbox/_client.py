@@ -92,9 +92,7 @@ class ExecutorClient:
         """How many tool calls (not pings or cancels) are waiting for an answer."""
         return sum(1 for tool, _ in self._pending.values() if tool not in _CONTROL)
 
-    async def request(
-        self, tool: str, input: Mapping[str, Any], *, timeout_ms: int | None = None
-    ) -> ToolResult:
+    async def request(self, tool: str, input: Mapping[str, Any], *, timeout_ms: int | None = None) -> ToolResult:
         """Run one tool in the executor and wait for its answer.
 
         Cancelling the awaiting task also cancels the call inside the executor.
@@ -209,9 +207,7 @@ class ExecutorClient:
             if self._stderr_task is not None:
                 await asyncio.wait({self._stderr_task}, timeout=0.5)
             tail = self._stderr_tail.decode("utf-8", "replace").strip()
-            self._fail(
-                SandboxError("the executor exited" + (f"; its stderr ends with:\n{tail}" if tail else ""))
-            )
+            self._fail(SandboxError("the executor exited" + (f"; its stderr ends with:\n{tail}" if tail else "")))
 
     def _dispatch(self, line: bytes) -> None:
         try:

@@ -148,9 +148,7 @@ class Shell:
         bash = "/bin/bash" if os.path.exists("/bin/bash") else shutil.which("bash") or "bash"
         env = {**os.environ, "PS1": "", "PS2": "", "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat"}
         # A new process group in the executor's session: killpg stops the shell and its jobs only.
-        group: dict[str, Any] = (
-            {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
-        )
+        group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
         self.proc = subprocess.Popen(
             [bash, "--noprofile", "--norc"],
             stdin=subprocess.PIPE,
@@ -240,7 +238,10 @@ class Shell:
                         continue
                     chunk = os.read(fd, 65536)
                     if not chunk:
-                        status = self.proc.wait()
+                        try:
+                            status = self.proc.wait(timeout=2)
+                        except Exception:  # it closed its output but lives on
+                            status = -1
                         self.kill()
                         note = f"[the shell exited with status {status}; the next command starts a new shell]"
                         return _with_note(_shell_text(buf, truncated), note), status != 0
@@ -388,10 +389,7 @@ class Tools:
         if not out:
             return _text("no matches")
         if len(out) > GREP_OUTPUT_LIMIT:
-            out = (
-                out[: out.rfind("\n", 0, GREP_OUTPUT_LIMIT) + 1]
-                + f"[output truncated at {GREP_OUTPUT_LIMIT} bytes]"
-            )
+            out = out[: out.rfind("\n", 0, GREP_OUTPUT_LIMIT) + 1] + f"[output truncated at {GREP_OUTPUT_LIMIT} bytes]"
         return _text(out.rstrip("\n"))
 
 
@@ -495,12 +493,14 @@ def _ripgrep(call: Call, rg: str, pattern: str, target: str) -> str:
 
     args = [rg, "--no-config", "--line-number", "--with-filename", "--no-heading", "--color=never"]
     args += ["--hidden", "--sort=path", "--max-columns=2000", "--glob=!.git", "--glob=!node_modules"]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([*args, "-e", pattern, "--", target], stdout=subprocess.PIPE, stderr=err)
+    out = bytearray()
+    with (
+        tempfile.TemporaryFile() as err,
+        subprocess.Popen([*args, "-e", pattern, "--", target], stdout=subprocess.PIPE, stderr=err) as proc,
+    ):
         call.on_cancel = proc.kill
         timer = threading.Timer(max(0.0, call.deadline - time.monotonic()), proc.kill)
         timer.start()
-        out = bytearray()
         try:
             while chunk := proc.stdout.read(65536) if proc.stdout else b"":
                 out += chunk

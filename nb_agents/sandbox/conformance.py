@@ -69,9 +69,7 @@ async def bash_state_persists(sandbox: Sandbox) -> None:
 
 
 async def bash_output(sandbox: Sandbox) -> None:
-    result = await _ok(
-        sandbox, "bash", {"command": "echo out; echo err >&2; printf '\\033[1;31mred\\033[0m'"}
-    )
+    result = await _ok(sandbox, "bash", {"command": "echo out; echo err >&2; printf '\\033[1;31mred\\033[0m'"})
     _expect(result.text == "out\nerr\nred", "stdout+stderr merged, ANSI stripped", result)
     result = await _ok(sandbox, "bash", {"command": "true"})
     _expect(result.text == "(no output)", "empty output reads '(no output)'", result)
@@ -89,9 +87,7 @@ async def bash_exit_status(sandbox: Sandbox) -> None:
 async def bash_timeout(sandbox: Sandbox) -> None:
     await _ok(sandbox, "bash", {"command": "true"})
     started = time.monotonic()
-    result = await _fails(
-        sandbox, "bash", {"command": "echo partial; sleep 30", "timeout_ms": 500}, "timed out"
-    )
+    result = await _fails(sandbox, "bash", {"command": "echo partial; sleep 30", "timeout_ms": 500}, "timed out")
     _expect(time.monotonic() - started < 5, "the timeout should stop the command promptly")
     _expect("partial" in result.text, "output before the timeout is kept", result)
     result = await _ok(sandbox, "bash", {"command": "echo next"})
@@ -149,9 +145,7 @@ async def read_image(sandbox: Sandbox) -> None:
     result = await _ok(sandbox, "read", {"file_path": "pic.png"})
     block = result.content[0]
     _expect(block.get("type") == "image", "a .png reads as an image block", result)
-    _expect(
-        block["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}, "base64"
-    )
+    _expect(block["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}, "base64")
 
 
 async def edit_errors(sandbox: Sandbox) -> None:
@@ -164,9 +158,7 @@ async def edit_errors(sandbox: Sandbox) -> None:
     _expect("2 replacement" in result.text, "replace_all replaces every match", result)
     result = await _ok(sandbox, "read", {"file_path": "e.txt"})
     _expect(result.text == "y b y\n", "the edits landed", result)
-    await _fails(
-        sandbox, "edit", {"file_path": "missing.txt", "old_string": "a", "new_string": "b"}, "no such file"
-    )
+    await _fails(sandbox, "edit", {"file_path": "missing.txt", "old_string": "a", "new_string": "b"}, "no such file")
 
 
 async def bad_input(sandbox: Sandbox) -> None:

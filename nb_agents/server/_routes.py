@@ -59,9 +59,7 @@ async def list_agent_versions(request: Request, rt: Runtime) -> Json:
     agent_id = request.path_params["agent_id"]
     rt.get_agent(agent_id)
     cursor = q.cursor_in(request, "versions")
-    data, nxt = rt.store.list_agent_versions(
-        agent_id, after=cursor[0] if cursor else None, limit=q.limit(request)
-    )
+    data, nxt = rt.store.list_agent_versions(agent_id, after=cursor[0] if cursor else None, limit=q.limit(request))
     return _page(data, "versions", nxt)
 
 
@@ -174,9 +172,7 @@ async def list_events(request: Request, rt: Runtime) -> Json:
         rows = [e for e in rt.store.read(session_id, types=types, order=order) if _in_range(e.body, created)]
         rows = [e for e in rows if (e.seq > after if order == "asc" else before is None or e.seq < before)]
     else:
-        rows = rt.store.read(
-            session_id, after_seq=after, before_seq=before, types=types, limit=size + 1, order=order
-        )
+        rows = rt.store.read(session_id, after_seq=after, before_seq=before, types=types, limit=size + 1, order=order)
     page = rows[:size]
     nxt = page[-1].seq if len(rows) > size else None
     return _page([e.body for e in page], "events", nxt, order)

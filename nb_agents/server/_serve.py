@@ -58,12 +58,12 @@ def serve(
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     if host not in _LOOPBACK:
-        log.warning(
-            "binding to %s: the runtime is reachable beyond this machine (the key still applies)", host
-        )
+        log.warning("binding to %s: the runtime is reachable beyond this machine (the key still applies)", host)
     key = load_api_key(state_dir)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -35,9 +35,7 @@ async def stream_events(request: Request, rt: Runtime) -> StreamingResponse:
     deltas = request.query_params.getlist("event_deltas[]")
     unknown = set(deltas) - _DELTA_TYPES
     if unknown:
-        raise InvalidRequestError(
-            f"event_deltas[]: {sorted(unknown)} not allowed; use agent.message or agent.thinking"
-        )
+        raise InvalidRequestError(f"event_deltas[]: {sorted(unknown)} not allowed; use agent.message or agent.thinking")
     keepalive = float(getattr(request.app.state, "keepalive_seconds", 15.0))
     sub = rt.bus.subscribe(session_id, deltas)
 

@@ -175,9 +175,7 @@ class AgentSpec:
 
 def _parse(data: Any, src: Source) -> AgentSpec:
     if not isinstance(data, Mapping):
-        raise src.error(
-            (), f"an agent definition must be a mapping with name and model, got {describe(data)}"
-        )
+        raise src.error((), f"an agent definition must be a mapping with name and model, got {describe(data)}")
     reject_unsupported(src, data, _UNSUPPORTED)
     check_keys(src, (), {k: v for k, v in data.items() if k not in _UNSUPPORTED}, _KEYS)
     name = parse_name(src, data)
@@ -212,9 +210,7 @@ def _model(src: Source, path: Path, value: Any) -> str | dict[str, Any]:
     if isinstance(effort, Mapping):
         at = (*path, "effort")
         check_keys(src, at, effort, ("type",))
-        out["effort"] = {
-            "type": choice(src, (*at, "type"), require(src, at, effort, "type"), _EFFORTS, "effort")
-        }
+        out["effort"] = {"type": choice(src, (*at, "type"), require(src, at, effort, "type"), _EFFORTS, "effort")}
     elif effort is not None:
         out["effort"] = choice(src, (*path, "effort"), effort, _EFFORTS, "effort")
     if mapping.get("speed") is not None:

@@ -51,9 +51,7 @@ def parse_metadata(src: Source, path: Path, value: Any) -> tuple[dict[str, str],
 def merge_local(src: Source, path: Path, local: Any, from_metadata: Any) -> Any:
     """The raw ``local:`` value, from the ``local`` key or from metadata (not both)."""
     if local is not None and from_metadata is not None:
-        raise src.error(
-            path, f"local settings are given twice: in 'local' and in metadata '{LOCAL_METADATA_KEY}'"
-        )
+        raise src.error(path, f"local settings are given twice: in 'local' and in metadata '{LOCAL_METADATA_KEY}'")
     return local if local is not None else from_metadata
 
 

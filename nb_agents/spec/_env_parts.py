@@ -151,9 +151,7 @@ def parse_packages(src: Source, path: Path, value: Any) -> Packages | None:
     if mapping.get("type") is not None:
         choice(src, (*path, "type"), mapping["type"], ("packages",), "packages type")
     lists = {
-        name: tuple(
-            expect_str_list(src, (*path, name), mapping.get(name), "a list of packages like 'pandas==2.2'")
-        )
+        name: tuple(expect_str_list(src, (*path, name), mapping.get(name), "a list of packages like 'pandas==2.2'"))
         for name in PACKAGE_MANAGERS
     }
     return Packages(**lists) if any(lists.values()) else None
@@ -188,9 +186,7 @@ def _memory(src: Source, path: Path, value: Any) -> str:
     size = None if text is None else memory_bytes(text)
     if text is None or size is None:
         shown = f"'{value}'" if isinstance(value, str) else describe(value)
-        raise src.error(
-            path, f"{shown} is not a memory size; use a number with k, m or g, e.g. '512m' or '2g'"
-        )
+        raise src.error(path, f"{shown} is not a memory size; use a number with k, m or g, e.g. '512m' or '2g'")
     if size < 6 * 1024**2:
         raise src.error(path, f"must be at least 6m (Docker's minimum), got '{text}'")
     return text

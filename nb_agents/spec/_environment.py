@@ -156,9 +156,7 @@ def _parse(data: Any, src: Source) -> EnvironmentSpec:
             "config type",
         )
         config_type = "cloud" if kind == "cloud" else "self_hosted"
-        check_keys(
-            src, ("config",), config, ("type", "networking", "packages") if kind == "cloud" else ("type",)
-        )
+        check_keys(src, ("config",), config, ("type", "networking", "packages") if kind == "cloud" else ("type",))
         net, pkgs, base = config.get("networking"), config.get("packages"), ("config",)
     networking = None if net is None else parse_networking(src, (*base, "networking"), net)
     packages = None if pkgs is None else parse_packages(src, (*base, "packages"), pkgs)

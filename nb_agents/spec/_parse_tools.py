@@ -173,11 +173,7 @@ def _permissions(
 
 def _full_toolset(src: Source, at: Path, m: Mapping[str, Any], kind: str) -> AgentToolset | McpToolset:
     mcp = kind == "mcp_toolset"
-    keys = (
-        ("type", "mcp_server_name", "default_config", "configs")
-        if mcp
-        else ("type", "default_config", "configs")
-    )
+    keys = ("type", "mcp_server_name", "default_config", "configs") if mcp else ("type", "default_config", "configs")
     check_keys(src, at, m, keys)
     d_enabled: bool | None = None
     d_policy: str | None = None
@@ -199,13 +195,9 @@ def _full_toolset(src: Source, at: Path, m: Mapping[str, Any], kind: str) -> Age
             check_keys(src, c_at, c, ("name", "enabled", "permission_policy"))
         else:
             name = choice(src, (*c_at, "name"), name_raw, AGENT_TOOL_NAMES, "tool")
-            check_keys(
-                src, c_at, c, ("name", "type", "enabled", "permission_policy", *WEB_OPTIONS.get(name, ()))
-            )
+            check_keys(src, c_at, c, ("name", "type", "enabled", "permission_policy", *WEB_OPTIONS.get(name, ())))
             if c.get("type") not in (None, name, AGENT_TOOLSET_TYPE):
-                raise src.error(
-                    (*c_at, "type"), f"must be '{name}' (the tool's name), got {describe(c['type'])}"
-                )
+                raise src.error((*c_at, "type"), f"must be '{name}' (the tool's name), got {describe(c['type'])}")
         if any(x.name == name for x in configs):
             raise src.error((*c_at, "name"), f"tool '{name}' is configured twice")
         policy = c.get("permission_policy")
@@ -246,9 +238,7 @@ def _custom(src: Source, at: Path, m: Mapping[str, Any]) -> CustomTool:
     if not CUSTOM_NAME.fullmatch(name):
         raise src.error((*at, "name"), f"must be 1-128 letters, digits, '_' or '-', got '{name}'")
     if name in AGENT_TOOL_NAMES:
-        raise src.error(
-            (*at, "name"), f"'{name}' is a built-in tool; list it by name, or rename the custom tool"
-        )
+        raise src.error((*at, "name"), f"'{name}' is a built-in tool; list it by name, or rename the custom tool")
     description = expect_str(src, (*at, "description"), require(src, at, m, "description"))
     if m.get("input_schema") is None:
         return CustomTool(name, description)

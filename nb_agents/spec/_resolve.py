@@ -53,9 +53,7 @@ def resolve_tools(tools_params: Sequence[Mapping[str, Any]] | None) -> list[dict
     return resolved
 
 
-def _resolve_toolset(
-    ts: AgentToolset | McpToolset, head: dict[str, Any], names: tuple[str, ...]
-) -> dict[str, Any]:
+def _resolve_toolset(ts: AgentToolset | McpToolset, head: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     enabled = True if ts.default_enabled is None else ts.default_enabled
     policy = ts.default_permission_policy or _DEFAULT_POLICY[head["type"]]
     by_name = {c.name: c for c in ts.configs}
@@ -95,9 +93,7 @@ def tool_permission(
             return "allow", None
         is_agent = mcp_server_name is None and kind == AGENT_TOOLSET_TYPE and name in AGENT_TOOL_NAMES
         is_mcp = (
-            mcp_server_name is not None
-            and kind == "mcp_toolset"
-            and tool.get("mcp_server_name") == mcp_server_name
+            mcp_server_name is not None and kind == "mcp_toolset" and tool.get("mcp_server_name") == mcp_server_name
         )
         if not (is_agent or is_mcp):
             continue

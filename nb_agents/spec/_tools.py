@@ -124,9 +124,7 @@ def tools_to_yaml(tools: Sequence[Tool]) -> tuple[Any, dict[str, str] | None]:
     return ("all" if items == ["all"] else copy.deepcopy(items)), permissions
 
 
-def _short_form(
-    ts: AgentToolset | McpToolset, *, builtin: bool
-) -> tuple[list[Any] | None, dict[str, str]] | None:
+def _short_form(ts: AgentToolset | McpToolset, *, builtin: bool) -> tuple[list[Any] | None, dict[str, str]] | None:
     """``(tool names or None for all, permissions)`` if the short form reads back to ``ts`` exactly."""
     pairs = [("default", ts.default_permission_policy), *((c.name, c.permission_policy) for c in ts.configs)]
     perms = {name: SHORT_POLICY.get(p, p) for name, p in pairs if p}

@@ -43,9 +43,7 @@ def parse_web_options(src: Source, path: Path, tool: str, options: Mapping[str, 
                 raise src.error(at, f"must list 1 to 64 domains (omit the key instead), got {len(domains)}")
             for i, domain in enumerate(domains):
                 if "://" in domain or any(c.isspace() for c in domain):
-                    raise src.error(
-                        (*at, i), f"must be a plain host name like 'docs.python.org', got '{domain}'"
-                    )
+                    raise src.error((*at, i), f"must be a plain host name like 'docs.python.org', got '{domain}'")
             out[key] = domains
         elif key == "max_content_tokens":
             out[key] = expect_int(src, at, value)

@@ -44,9 +44,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> SpecError:
     return SpecError(f"invalid YAML: {problem}{context}", line=None if mark is None else mark.line + 1)
 
 
-def _build(
-    loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int], active: frozenset[int]
-) -> Any:
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int], active: frozenset[int]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node, deep=True)
@@ -81,9 +79,7 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.SequenceNode:
-    short = all(
-        isinstance(item, int | float | bool) or (isinstance(item, str) and "\n" not in item) for item in data
-    )
+    short = all(isinstance(item, int | float | bool) or (isinstance(item, str) and "\n" not in item) for item in data)
     flow = bool(data) and short and sum(len(str(item)) + 2 for item in data) <= 72
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
 

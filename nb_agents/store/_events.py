@@ -82,9 +82,7 @@ class EventsMixin(StoreBase):
             return []
         created_at = now()
         with self._write() as conn:
-            last = conn.execute("SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()[
-                0
-            ]
+            last = conn.execute("SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
             first = int(last or 0) + 1
             try:
                 conn.executemany(
@@ -185,22 +183,16 @@ class EventsMixin(StoreBase):
     def get_event(self, session_id: str, event_id: str) -> StoredEvent | None:
         """One event of a session by id, or ``None``."""
         with self._read() as conn:
-            row = conn.execute(
-                f"{_SELECT} WHERE e.id = ? AND e.session_id = ?", (event_id, session_id)
-            ).fetchone()
+            row = conn.execute(f"{_SELECT} WHERE e.id = ? AND e.session_id = ?", (event_id, session_id)).fetchone()
         return None if row is None else _row_to_event(row)
 
     def latest_seq(self, session_id: str) -> int:
         """The seq of a session's last event (0 if none): a cheap way to notice new events."""
         with self._read() as conn:
-            value = conn.execute(
-                "SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)
-            ).fetchone()[0]
+            value = conn.execute("SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
         return int(value or 0)
 
     def count_events(self, session_id: str) -> int:
         """How many events a session has."""
         with self._read() as conn:
-            return int(
-                conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
-            )
+            return int(conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0])

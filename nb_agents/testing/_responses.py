@@ -148,10 +148,7 @@ def _block_events(index: int, block: Mapping[str, Any], size: int) -> list[tuple
         start = dict(block)
     return [
         ("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}),
-        *(
-            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
-            for d in deltas
-        ),
+        *(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas),
         ("content_block_stop", {"type": "content_block_stop", "index": index}),
     ]
 

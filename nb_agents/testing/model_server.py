@@ -151,9 +151,7 @@ class FakeModelServer:
         chunk_size: int = 16,
     ) -> None:
         self._factory: StepFactory | None = script if callable(script) else None
-        self._steps: collections.deque[Step | StepFactory] = collections.deque(
-            () if callable(script) else script
-        )
+        self._steps: collections.deque[Step | StepFactory] = collections.deque(() if callable(script) else script)
         self._latency = latency_ms / 1000
         self._api_key = api_key
         self._chunk_size = chunk_size
@@ -187,14 +185,13 @@ class FakeModelServer:
 
     def start(self) -> FakeModelServer:
         """Bind the port and start serving; returns once the server accepts connections."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self._sock = sock
         config = uvicorn.Config(self.app, log_config=None, lifespan="off", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=_THREAD, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name=_THREAD, daemon=True)
         logging.getLogger("uvicorn.error").addFilter(_QUIET_BREAKS)
         self._thread.start()
         for _ in range(1000):

@@ -23,10 +23,7 @@ __all__ = ["RecordingBrain", "append_response"]
 
 logger = logging.getLogger("nb_agents.runtime.brain")
 
-_HEADER = (
-    "# nb_agents replay file: one Messages response per line, in model-request order"
-    " (docs/replay-format.md)\n"
-)
+_HEADER = "# nb_agents replay file: one Messages response per line, in model-request order (docs/replay-format.md)\n"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -69,9 +66,7 @@ def append_response(path: str | os.PathLike[str], turn: int, entry: dict[str, An
         if held > turn:
             _truncate_to(path, turn)
         elif held < turn:
-            logger.warning(
-                "replay file %s holds %d responses; recording turn %d after them", path, held, turn
-            )
+            logger.warning("replay file %s holds %d responses; recording turn %d after them", path, held, turn)
         prefix = ""
     else:
         prefix = _HEADER

@@ -62,9 +62,7 @@ def _block(path: Path, line: int, turn: int, i: int, raw: Any) -> dict[str, Any]
         raise _fail(path, line, f"content[{i}] is a text block without a string 'text'")
     if block["type"] == "tool_use":
         if not isinstance(block.get("name"), str) or not isinstance(block.get("input", {}), dict):
-            raise _fail(
-                path, line, f"content[{i}] is a tool_use block without a 'name' and an object 'input'"
-            )
+            raise _fail(path, line, f"content[{i}] is a tool_use block without a 'name' and an object 'input'")
         block.setdefault("input", {})
         block.setdefault("id", f"toolu_replay_{turn:03d}_{i}")
     return block

@@ -1,0 +1,286 @@
+"""Sandbox containers and volumes through the Docker SDK (blocking calls: run them in a thread)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nb_agents.errors import SandboxUnavailableError
+from nb_agents.sandbox._base import EXECUTOR_PATH
+from nb_agents.sandbox._docker_config import (
+    EXECUTOR_IN_CONTAINER,
+    LABEL_MANAGED,
+    LABEL_ROLE,
+    LABEL_SESSION,
+    LABEL_STATE_DIR,
+    SANDBOX_ENV,
+    WORKSPACE,
+    SandboxConfig,
+    container_name,
+)
+
+__all__ = [
+    "INIT_COMMAND",
+    "SandboxInfo",
+    "cleanup",
+    "create_container",
+    "find_container",
+    "kill_processes",
+    "list_sandboxes",
+    "put_executor",
+    "remove_sandbox",
+]
+
+log = logging.getLogger("nb_agents.sandbox")
+
+# PID 1 of every container: reaps orphans (a fork bomb's or a killed shell's children would stay
+# zombies and eat the pids limit), exits at once on SIGTERM (fast `docker stop`), and exits by
+# itself when no other process has run for argv[1] seconds, so a container whose runtime crashed
+# stops anyway. Python, not `sleep infinity` or docker-init, so any image with python3 works.
+_INIT = """\
+import os, signal, sys, time
+idle = float(sys.argv[1])
+def reap(*_):
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+signal.signal(signal.SIGCHLD, reap)
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, lambda *_: os._exit(0))
+last = time.monotonic()
+while True:
+    time.sleep(5)
+    reap()
+    if any(p.isdigit() and p != "1" for p in os.listdir("/proc")):
+        last = time.monotonic()
+    elif idle > 0 and time.monotonic() - last >= idle:
+        os._exit(0)
+"""
+INIT_COMMAND = ["python3", "-I", "-S", "-c", _INIT]
+"""The container command; append the idle time in seconds (``0``: never exit by itself)."""
+
+
+def _not_found(exc: BaseException) -> bool:
+    import docker.errors
+
+    return isinstance(exc, docker.errors.NotFound)
+
+
+def find_container(client: Any, name: str) -> Any | None:
+    """The container called ``name`` (with fresh attributes), or ``None``."""
+    try:
+        return client.containers.get(name)
+    except Exception as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def put_executor(container: Any) -> None:
+    """Copy the executor script into the container (created, running or stopped)."""
+    data = EXECUTOR_PATH.read_bytes()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folder = tarfile.TarInfo(str(Path(EXECUTOR_IN_CONTAINER).parent).lstrip("/"))
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+        tar.addfile(folder)
+        info = tarfile.TarInfo(EXECUTOR_IN_CONTAINER.lstrip("/"))
+        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+    if not container.put_archive("/", buf.getvalue()):
+        raise SandboxUnavailableError(f"could not copy the executor into container {container.name}")
+
+
+def create_container(
+    client: Any,
+    session_id: str,
+    config: SandboxConfig,
+    image_id: str,
+    *,
+    volume: str,
+    state_dir: str,
+    memory_bytes: int | None,
+) -> Any:
+    """Create and start a session's container, with its workspace volume (made if missing).
+
+    Raises:
+        SandboxUnavailableError: The engine refused.
+    """
+    import docker.errors
+
+    labels = {LABEL_MANAGED: "1", LABEL_SESSION: session_id, LABEL_STATE_DIR: state_dir, LABEL_ROLE: "sandbox"}
+    try:
+        try:
+            client.volumes.get(volume)
+        except docker.errors.NotFound:
+            client.volumes.create(volume, labels=labels)
+        limits: dict[str, Any] = {"pids_limit": config.pids}
+        if config.cpu is not None:
+            limits["nano_cpus"] = int(config.cpu * 1e9)
+        if memory_bytes is not None:
+            limits.update(mem_limit=memory_bytes, memswap_limit=memory_bytes)
+        container = client.containers.create(
+            image_id,
+            [*INIT_COMMAND, f"{config.idle_timeout:g}"],
+            name=container_name(session_id),
+            labels=labels,
+            environment=dict(SANDBOX_ENV),
+            working_dir=WORKSPACE,
+            volumes={volume: {"bind": WORKSPACE, "mode": "rw"}},
+            network_mode=config.network,
+            hostname="sandbox",
+            security_opt=["no-new-privileges"],
+            **limits,
+        )
+        try:
+            put_executor(container)
+            container.start()
+        except BaseException:
+            container.remove(force=True)
+            raise
+    except docker.errors.APIError as exc:
+        raise SandboxUnavailableError(f"Docker could not start the sandbox container: {exc}") from exc
+    container.reload()
+    return container
+
+
+def kill_processes(container: Any) -> None:
+    """SIGKILL every process in a running container except its init (PID 1); never raises."""
+    try:
+        container.exec_run(["python3", "-I", "-S", "-c", "import os,signal; os.kill(-1, signal.SIGKILL)"])
+    except Exception as exc:
+        log.debug("could not kill the processes in %s: %s", getattr(container, "name", "?"), exc)
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """One sandbox nb_agents made, as found by its labels."""
+
+    session_id: str
+    """The session it belongs to (empty for an image build container)."""
+    role: str
+    """``sandbox``, or ``build`` for a (leftover) image build container."""
+    status: str
+    """The container's status (``running``, ``exited``, ...), or ``no container``."""
+    container: str | None
+    """The container's name."""
+    container_id: str | None
+    """The container's short id."""
+    volume: str | None
+    """The workspace volume's name."""
+    created: str
+    """When the container (else the volume) was created, ISO 8601 (UTC)."""
+    state_dir: str | None
+    """The state directory of the runtime that made it."""
+
+
+def list_sandboxes(client: Any) -> list[SandboxInfo]:
+    """Every container and volume labelled ``nb_agents.managed=1``, one entry per session, oldest first."""
+    selector = {"label": f"{LABEL_MANAGED}=1"}
+    found: dict[str, dict[str, Any]] = {}
+    for ctr in client.containers.list(all=True, filters=selector):
+        labels = ctr.labels or {}
+        role = labels.get(LABEL_ROLE, "sandbox")
+        key = labels.get(LABEL_SESSION, "") if role == "sandbox" else f"build:{ctr.id}"
+        entry = found.setdefault(key, {"role": role, "labels": labels})
+        entry.update(container=ctr.name, container_id=ctr.short_id, status=ctr.status)
+        entry["created"] = str(ctr.attrs.get("Created", ""))
+    for vol in client.volumes.list(filters=selector):
+        labels = vol.attrs.get("Labels") or {}
+        entry = found.setdefault(labels.get(LABEL_SESSION, ""), {"role": "sandbox", "labels": labels})
+        entry["volume"] = vol.name
+        entry.setdefault("created", str(vol.attrs.get("CreatedAt", "")))
+    infos = [
+        SandboxInfo(
+            session_id="" if entry["role"] != "sandbox" else key,
+            role=entry["role"],
+            status=entry.get("status", "no container"),
+            container=entry.get("container"),
+            container_id=entry.get("container_id"),
+            volume=entry.get("volume"),
+            created=entry.get("created", ""),
+            state_dir=entry["labels"].get(LABEL_STATE_DIR),
+        )
+        for key, entry in found.items()
+    ]
+    return sorted(infos, key=lambda i: (i.created, i.session_id))
+
+
+def remove_sandbox(client: Any, session_id: str) -> list[str]:
+    """Remove a session's container and workspace volume (found by label and by name).
+
+    A volume is removed only if it carries the session's label: a volume the user named and
+    made is never deleted. Returns what was removed, for messages.
+    """
+    removed: list[str] = []
+    containers = {c.id: c for c in client.containers.list(all=True, filters=_session_filter(session_id))}
+    named = find_container(client, container_name(session_id))
+    if named is not None and (named.labels or {}).get(LABEL_SESSION) == session_id:
+        containers.setdefault(named.id, named)
+    for ctr in containers.values():
+        _quiet(lambda c=ctr: c.remove(force=True))
+        removed.append(f"container {ctr.name}")
+    for vol in client.volumes.list(filters=_session_filter(session_id)):
+        _quiet(lambda v=vol: v.remove(force=True))
+        removed.append(f"volume {vol.name}")
+    return removed
+
+
+def cleanup(
+    client: Any,
+    *,
+    keep_session_ids: Collection[str] = (),
+    all: bool = False,
+    dry_run: bool = False,
+    state_dir: str | None = None,
+) -> list[str]:
+    """Remove orphaned sandboxes: containers and volumes whose session is not in ``keep_session_ids``.
+
+    Args:
+        client: A ``docker.DockerClient``.
+        keep_session_ids: Sessions that still exist (their sandboxes are kept).
+        all: Remove every nb_agents sandbox, and leftover build containers, whatever the rest says.
+        dry_run: Only say what would be removed.
+        state_dir: Judge only the sandboxes made by the runtime of this state directory (and
+            unlabelled ones); others are left alone. ``None``: judge every sandbox.
+
+    Returns:
+        One line per container or volume removed (or that would be), e.g. ``container nb-agents-sesn_x``.
+    """
+    keep = set(keep_session_ids)
+    out: list[str] = []
+    for info in list_sandboxes(client):
+        if info.role != "sandbox":
+            if all and info.container:
+                if not dry_run:
+                    _quiet(lambda n=info.container: client.containers.get(n).remove(force=True))
+                out.append(f"container {info.container} (image build)")
+            continue
+        if not all and (info.session_id in keep or (state_dir is not None and info.state_dir not in (None, state_dir))):
+            continue
+        if dry_run:
+            out += [f"container {info.container}"] if info.container else []
+            out += [f"volume {info.volume}"] if info.volume else []
+        else:
+            out += remove_sandbox(client, info.session_id)
+    return out
+
+
+def _session_filter(session_id: str) -> dict[str, Any]:
+    return {"label": [f"{LABEL_MANAGED}=1", f"{LABEL_SESSION}={session_id}"]}
+
+
+def _quiet(action: Any) -> None:
+    try:
+        action()
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
