@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nb_agents._home import state_dir
 from nb_agents.errors import NbAgentsError
@@ -34,7 +35,31 @@ def _parser() -> argparse.ArgumentParser:
         help="record live model responses per session into DIR (replay format)",
     )
     serve.add_argument("--log-level", default="WARNING", help="Python log level (default: WARNING)")
+    _sandbox_parser(sub)
     return parser
+
+
+def _sandbox_parser(sub: Any) -> None:
+    sandbox = sub.add_parser("sandbox", help="list and clean up Docker sandboxes (containers and volumes)")
+    commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    ls = commands.add_parser("ls", help="list every nb_agents container and workspace volume")
+    clean = commands.add_parser(
+        "cleanup",
+        help="remove the sandboxes of sessions that no longer exist (deleted, archived or unknown)",
+        description="Remove orphaned sandboxes: the containers and workspace volumes of sessions "
+        "the state directory's store does not hold, or holds as archived. Only sandboxes made by "
+        "a runtime of this state directory are judged; --all removes every nb_agents sandbox.",
+    )
+    clean.add_argument("--all", action="store_true", help="remove every nb_agents sandbox, orphaned or not")
+    clean.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    for cmd in (ls, clean):
+        cmd.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="state directory (default: $NB_AGENTS_HOME or ~/.nb_agents)",
+        )
+        cmd.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 port=args.port,
                 record_dir=args.record,
+            )
+        elif args.command == "sandbox":
+            from nb_agents.sandbox._cli import run_sandbox_command
+
+            return run_sandbox_command(
+                args.sandbox_command,
+                (args.state_dir or state_dir()).expanduser(),
+                all=getattr(args, "all", False),
+                dry_run=getattr(args, "dry_run", False),
             )
     except NbAgentsError as exc:
         print(f"nb-agents: {exc}", file=sys.stderr)

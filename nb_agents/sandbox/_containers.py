@@ -8,7 +8,7 @@ import tarfile
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 from nb_agents.errors import SandboxUnavailableError
@@ -43,7 +43,7 @@ log = logging.getLogger("nb_agents.sandbox")
 # zombies and eat the pids limit), exits at once on SIGTERM (fast `docker stop`), and exits by
 # itself when no other process has run for argv[1] seconds, so a container whose runtime crashed
 # stops anyway. Python, not `sleep infinity` or docker-init, so any image with python3 works.
-_INIT = """\
+_INIT = b"""\
 import os, signal, sys, time
 idle = float(sys.argv[1])
 def reap(*_):
@@ -64,8 +64,9 @@ while True:
     elif idle > 0 and time.monotonic() - last >= idle:
         os._exit(0)
 """
-INIT_COMMAND = ["python3", "-I", "-S", "-c", _INIT]
-"""The container command; append the idle time in seconds (``0``: never exit by itself)."""
+INIT_IN_CONTAINER = str(PurePosixPath(EXECUTOR_IN_CONTAINER).with_name("init.py"))
+INIT_COMMAND = ["python3", "-I", "-S", INIT_IN_CONTAINER]
+"""The container command (`put_executor` copies it in); append the idle time in seconds (0: never)."""
 
 
 def _not_found(exc: BaseException) -> bool:
@@ -85,16 +86,17 @@ def find_container(client: Any, name: str) -> Any | None:
 
 
 def put_executor(container: Any) -> None:
-    """Copy the executor script into the container (created, running or stopped)."""
-    data = EXECUTOR_PATH.read_bytes()
+    """Copy the executor and the init script into the container (created, running or stopped)."""
     buf = io.BytesIO()
+    now = int(time.time())
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        folder = tarfile.TarInfo(str(Path(EXECUTOR_IN_CONTAINER).parent).lstrip("/"))
-        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+        folder = tarfile.TarInfo(str(PurePosixPath(EXECUTOR_IN_CONTAINER).parent).lstrip("/"))
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, now
         tar.addfile(folder)
-        info = tarfile.TarInfo(EXECUTOR_IN_CONTAINER.lstrip("/"))
-        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-        tar.addfile(info, io.BytesIO(data))
+        for path, data in ((EXECUTOR_IN_CONTAINER, EXECUTOR_PATH.read_bytes()), (INIT_IN_CONTAINER, _INIT)):
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o644, now
+            tar.addfile(info, io.BytesIO(data))
     if not container.put_archive("/", buf.getvalue()):
         raise SandboxUnavailableError(f"could not copy the executor into container {container.name}")
 

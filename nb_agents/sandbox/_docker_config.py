@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ __all__ = [
     "WORKSPACE",
     "SandboxConfig",
     "container_name",
+    "packages_summary",
     "sandbox_config",
     "volume_name",
 ]
@@ -178,8 +178,3 @@ def packages_summary(config: SandboxConfig) -> str:
     """``pip: six, tabulate; apt: jq`` (for messages)."""
     parts = [f"{m}: {', '.join(getattr(config, m))}" for m in ("pip", "apt", "npm") if getattr(config, m)]
     return "; ".join(parts) or "no packages"
-
-
-def labels_json(config: SandboxConfig) -> str:
-    """The package lists as compact JSON (an image label)."""
-    return json.dumps({m: list(getattr(config, m)) for m in ("pip", "apt", "npm")}, separators=(",", ":"))

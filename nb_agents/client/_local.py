@@ -1,4 +1,4 @@
-"""The front's one way to a runtime: an official ``anthropic`` SDK client, local or hosted.
+"""The local runtime as a background process: find it, or start it.
 
 The local runtime is a background ``nb-agents serve`` process that outlives the kernel (and the
 script) that started it, so a session keeps running while notebooks restart. ``local_client``

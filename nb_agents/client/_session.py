@@ -1,0 +1,303 @@
+"""``Session``: a running agent session, followed live, driven with plain method calls.
+
+The session runs on its backend, not in the kernel: ``Session.start`` returns at once, a
+background thread keeps ``events`` current, and a kernel restart loses nothing (``attach``
+picks the session up again with its whole log).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nb_agents.client._backends import client_for, default_backend
+from nb_agents.client._follow import Follower, wait_until
+from nb_agents.errors import NbAgentsError
+
+if TYPE_CHECKING:
+    import anthropic
+    import pandas as pd
+
+    from nb_agents.client._resources import Agent, Environment
+
+__all__ = ["Session", "attach"]
+
+Listener = Callable[[list[dict[str, Any]]], None]
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}]
+
+
+class Session:
+    """One session on a backend, with its event log kept current in the background.
+
+    Attributes:
+        id: The session id.
+        backend: ``local`` or ``hosted``.
+        title: The session's title.
+        model: The model id of the agent version the session pinned.
+    """
+
+    def __init__(self, client: anthropic.Anthropic, session: Any, backend: str, *, follow: bool = True) -> None:
+        self._client = client
+        self.id: str = session.id
+        self.backend = backend
+        self.title: str | None = session.title
+        self.model: str = session.agent.model.id
+        self._status: str = session.status
+        self._stop_reason: dict[str, Any] | None = None
+        self._usage = {k: 0 for k in _USAGE_KEYS}
+        self._events: list[dict[str, Any]] = []
+        self._index: dict[str, int] = {}
+        self._listeners: list[Listener] = []
+        # arrival order of stored events, to tell "idle after my message" from an older idle
+        self._tick = 0
+        self._idle_tick = -1
+        self._processed_tick: dict[str, int] = {}
+        self._sent: list[str] = []
+        self._changed = threading.Condition()
+        self._follower = Follower(client, self.id, self._deliver)
+        if follow:
+            self._follower.start()
+
+    # ---- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        agent: Agent,
+        message: str | None = None,
+        *,
+        environment: Environment | None = None,
+        title: str | None = None,
+    ) -> Session:
+        """Start a session of ``agent`` and, if given, send the first message. Returns at once."""
+        from nb_agents.client._resources import Environment
+
+        environment = environment or Environment.default(backend=agent.backend)
+        if environment.backend != agent.backend:
+            raise NbAgentsError(f"the agent is on {agent.backend} but the environment on {environment.backend}")
+        client = client_for(agent.backend)
+        pinned = {"type": "agent", "id": agent.id, "version": agent.version}
+        if title:
+            created = client.beta.sessions.create(agent=pinned, environment_id=environment.id, title=title)  # type: ignore[arg-type]
+        else:
+            created = client.beta.sessions.create(agent=pinned, environment_id=environment.id)  # type: ignore[arg-type]
+        session = cls(client, created, agent.backend)
+        if message:
+            session.send(message)
+        return session
+
+    # ---- live state --------------------------------------------------------------------------
+
+    def _deliver(self, items: list[dict[str, Any]]) -> None:
+        stored = [e for e in items if e.get("id") and e.get("type") not in ("event_start", "event_delta")]
+        with self._changed:
+            for event in stored:
+                self._tick += 1
+                position = self._index.get(event["id"])
+                if position is None:
+                    self._index[event["id"]] = len(self._events)
+                    self._events.append(event)
+                    self._apply(event)
+                else:
+                    self._events[position] = event
+                if event.get("processed_at") and event["type"].startswith(("user.", "system.")):
+                    self._processed_tick.setdefault(event["id"], self._tick)
+            self._changed.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(items)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "session.status_running":
+            self._status, self._stop_reason = "running", None
+        elif kind == "session.status_idle":
+            self._status, self._stop_reason = "idle", event.get("stop_reason")
+            self._idle_tick = self._tick
+        elif kind == "session.status_rescheduled":
+            self._status = "rescheduling"
+        elif kind in ("session.status_terminated", "session.deleted"):
+            self._status = "terminated"
+        elif kind == "span.model_request_end":
+            for key in _USAGE_KEYS:
+                self._usage[key] += int((event.get("model_usage") or {}).get(key) or 0)
+
+    @property
+    def status(self) -> str:
+        """``idle``, ``running``, ``rescheduling`` or ``terminated``, as the log says now."""
+        return self._status
+
+    @property
+    def stop_reason(self) -> dict[str, Any] | None:
+        """Why the session last went idle (``{"type": "end_turn"}`` …), or None while running."""
+        return self._stop_reason
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Tokens used so far, summed over model requests."""
+        return dict(self._usage)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The stored events so far, in log order, as wire dicts (a copy)."""
+        with self._changed:
+            return list(self._events)
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """Tool calls waiting for you: confirmations and custom tool results."""
+        reason = self._stop_reason or {}
+        if self._status != "idle" or reason.get("type") != "requires_action":
+            return []
+        wanted = set(reason.get("event_ids") or [])
+        return [e for e in self.events if e["id"] in wanted]
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(items)`` from a background thread for new events and previews."""
+        with self._changed:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._changed:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def _send(self, *events: dict[str, Any]) -> None:
+        sent = self._client.beta.sessions.events.send(self.id, events=list(events))  # type: ignore[arg-type]
+        with self._changed:
+            self._sent.extend(e.id for e in sent.data or [] if e.id)
+
+    def send(self, text: str) -> None:
+        """Send the next user message (taken at the next turn if the agent is working)."""
+        if not text.strip():
+            raise NbAgentsError("the message is empty; type what the agent should do")
+        self._send({"type": "user.message", "content": _text(text)})
+
+    def confirm(self, tool_use_id: str, allow: bool = True, message: str | None = None) -> None:
+        """Allow or deny a tool call waiting under ``always_ask``; ``message`` tells the agent why."""
+        event: dict[str, Any] = {"type": "user.tool_confirmation", "tool_use_id": tool_use_id}
+        event["result"] = "allow" if allow else "deny"
+        if message and not allow:
+            event["deny_message"] = message
+        self._send(event)
+
+    def respond(self, custom_tool_use_id: str, text: str, *, is_error: bool = False) -> None:
+        """Answer a custom tool call with its result."""
+        event = {"type": "user.custom_tool_result", "custom_tool_use_id": custom_tool_use_id, "content": _text(text)}
+        self._send({**event, "is_error": is_error})
+
+    def interrupt(self) -> None:
+        """Stop the model request or tool in flight; the session goes idle."""
+        self._send({"type": "user.interrupt"})
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the session has taken everything sent to it and is idle; return the stop reason.
+
+        Raises:
+            TimeoutError: Still working after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        def taken() -> bool:
+            return self._status == "terminated" or all(i in self._processed_tick for i in self._sent)
+
+        def idle_after(tick: int) -> Callable[[], bool]:
+            return lambda: self._status == "terminated" or self._idle_tick > tick
+
+        if not wait_until(taken, self._changed, left()):
+            raise TimeoutError(f"session {self.id} has not taken the events sent to it after {timeout}s")
+        last = max((self._processed_tick[i] for i in self._sent if i in self._processed_tick), default=-1)
+        if not idle_after(last)():
+            # The server turns "taken" into "running" without yielding: if it is idle now, either
+            # nothing started (an interrupt while idle) or the turn is over and its idle is on its way.
+            if self._client.beta.sessions.retrieve(self.id).status == "idle":
+                latest = self._client.beta.sessions.events.list(
+                    self.id, types=["session.status_idle"], order="desc", limit=1
+                ).data
+                target = latest[0].id if latest else None
+                done = wait_until(lambda: target is None or target in self._index, self._changed, left())
+            else:
+                done = wait_until(idle_after(last), self._changed, left())
+            if not done:
+                raise TimeoutError(f"session {self.id} is still {self._status} after {timeout}s")
+        return dict(self._stop_reason or {"type": self._status})
+
+    def estimated_cost(self) -> float | None:
+        """Estimated USD cost of the model requests so far (None for unknown models)."""
+        frame = self.model_requests_df()
+        if frame.empty:
+            return 0.0
+        cost = frame["cost_usd"].sum(min_count=1)
+        return None if cost != cost else float(cost)
+
+    def refresh(self) -> None:
+        """Read the session object again (title, status)."""
+        session = self._client.beta.sessions.retrieve(self.id)
+        self.title = session.title
+
+    def close(self) -> None:
+        """Stop following the session (it keeps running on its backend)."""
+        self._follower.stop()
+
+    # ---- analysis ----------------------------------------------------------------------------
+
+    def events_df(self) -> pd.DataFrame:
+        """One row per event (see ``nb_agents.analysis.events_df``)."""
+        from nb_agents.analysis import events_df
+
+        return events_df(self.events, session_id=self.id)
+
+    def tool_calls_df(self) -> pd.DataFrame:
+        """One row per tool call, use paired with result."""
+        from nb_agents.analysis import tool_calls_df
+
+        return tool_calls_df(self.events, session_id=self.id)
+
+    def model_requests_df(self) -> pd.DataFrame:
+        """One row per model request, with tokens and estimated cost."""
+        from nb_agents.analysis import model_requests_df
+
+        return model_requests_df(self.events, session_id=self.id, model=self.model)
+
+    def timeline(self) -> Any:
+        """A plotly timeline of model requests and tool calls."""
+        from nb_agents.analysis import timeline
+
+        return timeline(self.events, session_id=self.id)
+
+    # ---- display -----------------------------------------------------------------------------
+
+    def view(self) -> Any:
+        """The live view widget of this session."""
+        from nb_agents.notebook import SessionView
+
+        return SessionView(self)
+
+    def __repr__(self) -> str:
+        events = self.events
+        tools = sum(e["type"] in ("agent.tool_use", "agent.custom_tool_use") for e in events)
+        messages = sum(e["type"] == "agent.message" for e in events)
+        return (
+            f"Session({self.id}, backend={self.backend}, status={self._status}, "
+            f"{len(events)} events: {messages} agent messages, {tools} tool calls)"
+        )
+
+
+def attach(session_id: str, *, backend: str | None = None) -> Session:
+    """Follow an existing session (after a kernel restart, from another notebook …)."""
+    backend = backend or default_backend()
+    client = client_for(backend)
+    return Session(client, client.beta.sessions.retrieve(session_id), backend)

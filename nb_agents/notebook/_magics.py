@@ -1,0 +1,171 @@
+"""The IPython magics: ``%%agent``, ``%%environment``, ``%%session``, ``%agents``, ``%sessions``, ``%attach``.
+
+They are thin: each parses its line, calls the Python API (``nb_agents.Agent`` …) and shows
+the result. Every mistake becomes a ``UsageError`` that says what to do, shown without a
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from nb_agents.client import Agent, Environment, Session, attach, client_for
+from nb_agents.errors import NbAgentsError
+
+__all__ = ["NbAgentsMagics"]
+
+_BACKEND_HELP = "local (default: the background nb-agents server) or hosted (ANTHROPIC_API_KEY)"
+
+
+@contextlib.contextmanager
+def _as_usage_errors(what: str) -> Iterator[None]:
+    """Turn nb_agents and API errors into UsageError (no traceback in the notebook)."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except NbAgentsError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+    except Exception as exc:
+        import anthropic
+
+        if isinstance(exc, anthropic.APIStatusError):
+            message = getattr(exc, "api_message", None) or str(exc)
+            raise UsageError(f"{what}: the backend refused it ({exc.status_code}): {message}") from None
+        if isinstance(exc, anthropic.APIConnectionError):
+            raise UsageError(f"{what}: the backend cannot be reached ({exc}); is it running?") from None
+        raise
+
+
+def _check_backend(value: str | None) -> str | None:
+    if value is not None and value not in ("local", "hosted"):
+        raise UsageError(f"--backend {value!r}: use local or hosted")
+    return value
+
+
+def _identifier(name: str, what: str) -> str:
+    if not name.isidentifier():
+        raise UsageError(f"{what} name {name!r} must be a Python identifier (it becomes a variable)")
+    return name
+
+
+@magics_class
+class NbAgentsMagics(Magics):  # type: ignore[misc]
+    """nb_agents' magics; load them with ``%load_ext nb_agents``."""
+
+    def _lookup(self, name: str, kind: type, magic: str) -> Any:
+        value = self.shell.user_ns.get(name)
+        if not isinstance(value, kind):
+            defined = [k for k, v in self.shell.user_ns.items() if isinstance(v, kind) and not k.startswith("_")]
+            hint = f" (defined here: {', '.join(sorted(defined))})" if defined else ""
+            raise UsageError(
+                f"no {kind.__name__.lower()} named {name!r} in this notebook: define it with {magic} {name}{hint}"
+            )
+        return value
+
+    def _define(self, line: str, cell: str, kind: type, magic: str) -> None:
+        args = parse_argstring(self.agent if kind is Agent else self.environment, line)
+        name = _identifier(args.name, kind.__name__.lower())
+        with _as_usage_errors(f"{magic} {name}"):
+            from nb_agents.spec import AgentSpec, EnvironmentSpec
+
+            spec_type = AgentSpec if kind is Agent else EnvironmentSpec
+            text = cell if cell.strip() else "{}"
+            import yaml
+
+            try:
+                loaded = yaml.safe_load(text)
+            except yaml.YAMLError:
+                loaded = None  # from_yaml reports the error with its line
+            if isinstance(loaded, dict) and "name" not in loaded:
+                text = f"{text.rstrip()}\nname: {name}\n"  # appended, so error line numbers stay right
+            spec = spec_type.from_yaml(text)
+            obj = kind.define(spec, backend=_check_backend(args.backend))
+        self.shell.user_ns[name] = obj
+        display(obj)
+
+    @magic_arguments()
+    @argument("name", help="variable to bind; also the agent's name unless the YAML has one")
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @cell_magic
+    def agent(self, line: str, cell: str) -> None:
+        """Define an agent from the cell's YAML; a changed definition becomes a new version."""
+        self._define(line, cell, Agent, "%%agent")
+
+    @magic_arguments()
+    @argument("name", help="variable to bind; also the environment's name unless the YAML has one")
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @cell_magic
+    def environment(self, line: str, cell: str) -> None:
+        """Define an environment (networking, packages, local sandbox settings) from YAML."""
+        self._define(line, cell, Environment, "%%environment")
+
+    @magic_arguments()
+    @argument("agent", help="an agent defined with %%agent")
+    @argument("--env", default=None, help="an environment defined with %%environment (default: no network)")
+    @argument("--as", dest="var", default="session", help="variable to bind the Session to (default: session)")
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @argument("--title", default=None, help="the session's title")
+    @cell_magic
+    def session(self, line: str, cell: str) -> None:
+        """Start a session; the cell's text is the first message. Returns at once with a live view."""
+        args = parse_argstring(self.session, line)
+        var = _identifier(args.var, "--as")
+        agent: Agent = self._lookup(args.agent, Agent, "%%agent")
+        env: Environment | None = self._lookup(args.env, Environment, "%%environment") if args.env else None
+        backend = _check_backend(args.backend) or agent.backend
+        with _as_usage_errors(f"%%session {args.agent}"):
+            if agent.backend != backend:
+                agent = Agent.define(agent.spec, backend=backend)
+            if env is not None and env.backend != backend:
+                env = Environment.define(env.spec, backend=backend)
+            session = Session.start(agent, cell.strip() or None, environment=env, title=args.title)
+        self.shell.user_ns[var] = session
+        display(session.view())
+
+    @magic_arguments()
+    @argument("session_id", help="a session id (sesn_…)")
+    @argument("--as", dest="var", default="session", help="variable to bind the Session to")
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @line_magic
+    def attach(self, line: str) -> None:
+        """Follow an existing session again (after a kernel restart, from another notebook)."""
+        args = parse_argstring(self.attach, line)
+        var = _identifier(args.var, "--as")
+        with _as_usage_errors(f"%attach {args.session_id}"):
+            session = attach(args.session_id, backend=_check_backend(args.backend))
+        self.shell.user_ns[var] = session
+        display(session.view())
+
+    @magic_arguments()
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @line_magic
+    def agents(self, line: str) -> Any:
+        """List the agents of a backend (latest versions)."""
+        args = parse_argstring(self.agents, line)
+        with _as_usage_errors("%agents"):
+            import pandas as pd
+
+            rows = [
+                {"name": a.name, "id": a.id, "version": a.version, "model": a.model.id, "created_at": a.created_at}
+                for a in client_for(_check_backend(args.backend)).beta.agents.list()
+            ]
+            return pd.DataFrame(rows, columns=["name", "id", "version", "model", "created_at"])
+
+    @magic_arguments()
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @line_magic
+    def sessions(self, line: str) -> Any:
+        """List the sessions of a backend, newest first, as a DataFrame."""
+        args = parse_argstring(self.sessions, line)
+        with _as_usage_errors("%sessions"):
+            from nb_agents import sessions_df
+
+            return sessions_df(backend=_check_backend(args.backend))

@@ -1,0 +1,245 @@
+"""DockerSandbox: conformance, laziness, isolation (environment, network, limits) and settings.
+
+Every sandbox here is made by the ``sandboxes`` fixture: a unique session id and one state
+directory per test, whose label finds whatever a test left behind. Tests destroy their sandboxes;
+the fixture fails the test if any container or volume with its label is left, then removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nb_agents.errors import SandboxUnavailableError
+from nb_agents.sandbox import conformance
+from nb_agents.sandbox._docker_config import LABEL_STATE_DIR, SANDBOX_ENV
+from nb_agents.sandbox.docker import DockerSandbox, remove_sandbox, sandbox_config
+from nb_agents.spec import LOCAL_METADATA_KEY
+
+docker = pytest.mark.docker
+
+
+class Sandboxes:
+    """Makes `DockerSandbox` objects for one test and finds what they left behind."""
+
+    def __init__(self, client: Any, state_dir: Path) -> None:
+        self.client = client
+        self.state_dir = state_dir
+        self.session_ids: list[str] = []
+
+    def new_session(self) -> str:
+        sid = f"sesn_test{uuid.uuid4().hex[:16]}"
+        self.session_ids.append(sid)
+        return sid
+
+    def __call__(self, environment: Any = None, *, session_id: str | None = None, **kw: Any) -> DockerSandbox:
+        kw.setdefault("state_dir", self.state_dir)
+        return DockerSandbox(session_id or self.new_session(), environment or {}, **kw)
+
+    def labelled(self) -> list[str]:
+        selector = {"label": f"{LABEL_STATE_DIR}={self.state_dir}"}
+        names = [f"container {c.name}" for c in self.client.containers.list(all=True, filters=selector)]
+        return names + [f"volume {v.name}" for v in self.client.volumes.list(filters=selector)]
+
+    def remove_all(self) -> None:
+        for sid in self.session_ids:
+            remove_sandbox(self.client, sid)
+
+
+@pytest.fixture
+def sandboxes(docker_client: Any, base_image: str, tmp_path: Path) -> Iterator[Sandboxes]:
+    made = Sandboxes(docker_client, tmp_path / "state")
+    try:
+        yield made
+    finally:
+        left = made.labelled()
+        made.remove_all()
+        assert not left, f"left behind: {left}"
+
+
+def env_with(networking: Any = None, **local: Any) -> dict[str, Any]:
+    """An environment wire object with the given networking and local settings."""
+    env: dict[str, Any] = {"config": {"type": "cloud"}, "metadata": {}}
+    if networking is not None:
+        env["config"]["networking"] = networking
+    if local:
+        env["metadata"][LOCAL_METADATA_KEY] = json.dumps(local)
+    return env
+
+
+@docker
+@pytest.mark.parametrize("check", conformance.pytest_params(known_failures={}))
+def test_conformance(check: conformance.Check, sandboxes: Sandboxes) -> None:
+    async def main() -> None:
+        made: list[DockerSandbox] = []
+
+        def factory() -> DockerSandbox:
+            made.append(sandboxes())
+            return made[-1]
+
+        try:
+            await check.run(factory)
+        finally:
+            for sandbox in made:
+                await sandbox.destroy()
+
+    asyncio.run(main())
+
+
+@docker
+def test_lazy_start_one_container_with_limits(sandboxes: Sandboxes, docker_client: Any) -> None:
+    async def main() -> None:
+        sandbox = sandboxes(env_with(cpu=0.5, memory="256m", pids=100))
+        await asyncio.sleep(0)
+        assert docker_client.containers.list(all=True, filters={"name": sandbox.container_name}) == []
+        assert sandbox.container_id is None and not sandbox.alive
+        # The runtime starts it beside the first model request while a tool call comes in.
+        results = await asyncio.gather(
+            sandbox.start(), sandbox.call("bash", {"command": "cd /tmp && export A=1"}), sandbox.start()
+        )
+        assert not results[1].is_error
+        result = await sandbox.call("bash", {"command": "echo $A $(pwd) $HOME"})
+        assert result.text == "1 /tmp /workspace"
+        await sandbox.call("write", {"file_path": "notes/a.txt", "content": "hello\n"})
+        assert (await sandbox.call("bash", {"command": "cat /workspace/notes/a.txt"})).text == "hello"
+
+        [ctr] = docker_client.containers.list(all=True, filters={"label": f"nb_agents.session={sandbox.session_id}"})
+        assert ctr.id == sandbox.container_id and ctr.name == f"nb-agents-{sandbox.session_id}"
+        assert ctr.labels["nb_agents.managed"] == "1"
+        host = ctr.attrs["HostConfig"]
+        assert (host["NanoCpus"], host["Memory"], host["MemorySwap"], host["PidsLimit"]) == (
+            500_000_000,
+            256 * 1024**2,
+            256 * 1024**2,
+            100,
+        )
+        assert host["NetworkMode"] == "none" and not host.get("Privileged")
+        assert "no-new-privileges" in host.get("SecurityOpt", [])
+        [mount] = ctr.attrs["Mounts"]
+        assert (mount["Type"], mount["Name"], mount["Destination"]) == ("volume", sandbox.volume_name, "/workspace")
+        assert not host.get("Binds") or host["Binds"] == [f"{sandbox.volume_name}:/workspace:rw"]
+        assert ctr.attrs["Config"]["WorkingDir"] == "/workspace"
+        volume = docker_client.volumes.get(sandbox.volume_name)
+        assert volume.attrs["Labels"]["nb_agents.session"] == sandbox.session_id
+        await sandbox.destroy()
+
+    asyncio.run(main())
+
+
+@docker
+def test_no_secret_inside(sandboxes: Sandboxes, docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
+    monkeypatch.setenv("NB_AGENTS_API_KEY", "nb-local-test-secret")
+
+    async def main() -> None:
+        async with sandboxes() as sandbox:
+            env = (await sandbox.call("bash", {"command": "env"})).text
+            init_env = (await sandbox.call("bash", {"command": "tr '\\0' '\\n' </proc/1/environ"})).text
+            everything = (await sandbox.call("bash", {"command": "cat /proc/*/environ | tr '\\0' '\\n'"})).text
+            mounts = (await sandbox.call("bash", {"command": "cat /proc/mounts; ls -a /var/run /run"})).text
+            for text in (env, init_env, everything):
+                assert "test-secret" not in text and "ANTHROPIC" not in text and "NB_AGENTS_API" not in text
+            assert dict(line.split("=", 1) for line in init_env.splitlines()) == {**SANDBOX_ENV, "HOSTNAME": "sandbox"}
+            assert "docker.sock" not in mounts
+            ctr = docker_client.containers.get(sandbox.container_id)
+            assert sorted(ctr.attrs["Config"]["Env"]) == sorted(f"{k}={v}" for k, v in SANDBOX_ENV.items())
+        await sandbox.destroy()
+
+    asyncio.run(main())
+
+
+def _interfaces(proc_net_dev: str) -> set[str]:
+    return {line.split(":")[0].strip() for line in proc_net_dev.splitlines()[2:]}
+
+
+@docker
+def test_networking_none_and_unrestricted(sandboxes: Sandboxes) -> None:
+    async def interfaces(env: dict[str, Any]) -> set[str]:
+        sandbox = sandboxes(env)
+        try:
+            return _interfaces((await sandbox.call("bash", {"command": "cat /proc/net/dev"})).text)
+        finally:
+            await sandbox.destroy()
+
+    async def main() -> None:
+        assert await interfaces(env_with()) == {"lo"}
+        assert await interfaces(env_with({"type": "limited", "allowed_hosts": []})) == {"lo"}
+        assert "eth0" in await interfaces(env_with({"type": "unrestricted"}))
+
+    asyncio.run(main())
+
+
+@docker
+def test_limited_networking_with_hosts_is_refused(sandboxes: Sandboxes, docker_client: Any) -> None:
+    sandbox = sandboxes(env_with({"type": "limited", "allowed_hosts": ["pypi.org"]}))
+    with pytest.raises(SandboxUnavailableError, match="egress proxy") as info:
+        asyncio.run(sandbox.call("bash", {"command": "true"}))
+    assert "pypi.org" in str(info.value) and "refuses" in str(info.value)
+    assert docker_client.containers.list(all=True, filters={"name": sandbox.container_name}) == []
+
+
+@docker
+def test_memory_hog_and_fork_bomb_leave_the_session_alive(sandboxes: Sandboxes) -> None:
+    async def main() -> None:
+        sandbox = sandboxes(env_with(memory="128m", pids=64))
+        await sandbox.call("write", {"file_path": "before.txt", "content": "intact"})
+        hog = await sandbox.call("bash", {"command": "python3 -c \"a = b'x' * (1 << 31)\""})
+        assert hog.is_error and "137" in hog.text, hog
+        after = await sandbox.call("bash", {"command": "cat before.txt"})
+        assert after.text == "intact" and not after.is_error
+
+        started = time.monotonic()
+        bomb = await sandbox.call("bash", {"command": "b() { b | b & }; b; sleep 30", "timeout_ms": 3000})
+        assert bomb.is_error and "timed out" in bomb.text, bomb
+        assert time.monotonic() - started < 15
+        again = await sandbox.call("bash", {"command": "echo alive; cat before.txt"})
+        assert again.text == "alive\nintact", again
+        await sandbox.destroy()
+
+    asyncio.run(main())
+
+
+def test_sandbox_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NB_AGENTS_IMAGE", raising=False)
+    default = sandbox_config({})
+    assert (default.network, default.pids, default.idle_timeout, default.image) == (
+        "none",
+        512,
+        600.0,
+        "nb-agents/base:bookworm-1",
+    )
+    monkeypatch.setenv("NB_AGENTS_IMAGE", "custom:1")
+    assert sandbox_config({}).image == "custom:1"
+    env = env_with({"type": "unrestricted"}, image="mine:2", cpu=1.5, memory="1g", pids=99, idle_timeout=30)
+    env["config"]["packages"] = {"type": "packages", "pip": ["six"], "apt": [], "npm": ["left-pad"]}
+    config = sandbox_config(env)
+    assert (config.image, config.network, config.cpu, config.memory_bytes, config.pids) == (
+        "mine:2",
+        "bridge",
+        1.5,
+        1024**3,
+        99,
+    )
+    assert (config.pip, config.npm, config.idle_timeout) == (("six",), ("left-pad",), 30.0)
+    assert sandbox_config(env, image="over:3", idle_timeout=5).image == "over:3"
+    env["config"]["packages"] = {"type": "packages", "cargo": ["ripgrep"]}
+    with pytest.raises(SandboxUnavailableError, match="cargo"):
+        sandbox_config(env)
+    with pytest.raises(SandboxUnavailableError, match="invalid"):
+        sandbox_config(env_with(memory="lots"))
+
+
+def test_constructing_does_nothing() -> None:
+    # No engine needed: construction neither connects nor checks the environment.
+    sandbox = DockerSandbox("sesn_x", env_with({"type": "limited", "allowed_hosts": ["a.example"]}))
+    assert sandbox.name == "docker" and sandbox.workspace == "/workspace" and not sandbox.alive
+    assert (sandbox.container_name, sandbox.volume_name) == ("nb-agents-sesn_x", "nb-agents-ws-sesn_x")
+    with pytest.raises(SandboxUnavailableError):
+        sandbox.config  # noqa: B018
