@@ -85,8 +85,8 @@ def _turn(log: _Log) -> None:
                 if roll < 0.04:
                     uses.append(log.emit("agent.custom_tool_use", 700, name="lookup_ticket", input={"key": "IO-12"}))
                 elif roll < 0.08:
-                    use = log.emit("agent.mcp_tool_use", 700, name="search_issues", mcp_server_name="github", input={})
-                    uses.append({**use, "evaluated_permission": "allow"})
+                    mcp = {"name": "search_issues", "mcp_server_name": "github", "input": {"q": "loader"}}
+                    uses.append(log.emit("agent.mcp_tool_use", 700, **mcp, evaluated_permission="allow"))
                 else:
                     name, args = TOOLS[rng.randrange(len(TOOLS))]
                     perm = "ask" if rng.random() < 0.05 else "allow"
@@ -168,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     t_events, frame = best_of(args.repeat, lambda: events_df(events, session_id=sid))
     rate = n / t_events
     verdict = "MET" if t_events < TARGET_S * n / 1_000_000 else "MISSED"
-    print(
-        f"events_df:          {t_events:6.3f} s  ({rate:,.0f} events/s, {len(frame):,} rows)  target < 2 s per 1M: {verdict}"
-    )
+    target = f"target < {TARGET_S:g} s per 1M events: {verdict}"
+    print(f"events_df:          {t_events:6.3f} s  ({rate:,.0f} events/s, {len(frame):,} rows)  {target}")
     t_tools, tools = best_of(args.repeat, lambda: tool_calls_df(events, session_id=sid))
     print(f"tool_calls_df:      {t_tools:6.3f} s  ({len(tools):,} rows)")
     t_model, requests = best_of(

@@ -71,7 +71,7 @@ class LocalServer:
                 raise RuntimeError(f"server did not start:\n{self.log()}")
             time.sleep(0.02)
         self.url = json.loads(info.read_text())["url"]
-        self.key = (self.state_dir / "api_key").read_text().strip()
+        self.key = self.extra_env.get("NB_AGENTS_API_KEY") or (self.state_dir / "api_key").read_text().strip()
         return self
 
     def log(self) -> str:

@@ -27,9 +27,14 @@ def _docker_required() -> bool:
 
 @pytest.fixture(autouse=True)
 def nb_agents_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A per-test state directory in ``NB_AGENTS_HOME``; it does not exist until code creates it."""
+    """A per-test state directory in ``NB_AGENTS_HOME``; it does not exist until code creates it.
+
+    Runtimes started by tests use the process sandbox unless a test asks for Docker
+    (``NB_AGENTS_SANDBOX=docker``), so host-side workspace checks stay simple and fast.
+    """
     home = tmp_path_factory.mktemp("nb_agents_home") / "state"
     monkeypatch.setenv("NB_AGENTS_HOME", str(home))
+    monkeypatch.setenv("NB_AGENTS_SANDBOX", "process")
     return home
 
 

@@ -117,7 +117,8 @@ def test_session_outlives_its_kernel(home: Path, tmp_path: Path) -> None:
         attached = second.run(f"%attach {session_id} --as again")
         assert attached.status == "ok", attached.text
         done = second.run(
-            "print(again.wait(timeout=30)); print([e['content'][0]['text'] for e in again.events if e['type'] == 'agent.message'])"
+            "print(again.wait(timeout=30))\n"
+            "print([e['content'][0]['text'] for e in again.events if e['type'] == 'agent.message'])"
         )
         assert "end_turn" in done.text and "Finished without the kernel." in done.text
         result = second.run(

@@ -20,7 +20,7 @@ import pytest
 from nb_agents.errors import SandboxUnavailableError
 from nb_agents.sandbox import conformance
 from nb_agents.sandbox._docker_config import LABEL_STATE_DIR, SANDBOX_ENV
-from nb_agents.sandbox.docker import DockerSandbox, remove_sandbox, sandbox_config
+from nb_agents.sandbox.docker import DockerSandbox, remove_sandbox, sandbox_config, unavailable_reason
 from nb_agents.spec import LOCAL_METADATA_KEY
 
 docker = pytest.mark.docker
@@ -243,3 +243,9 @@ def test_constructing_does_nothing() -> None:
     assert (sandbox.container_name, sandbox.volume_name) == ("nb-agents-sesn_x", "nb-agents-ws-sesn_x")
     with pytest.raises(SandboxUnavailableError):
         sandbox.config  # noqa: B018
+
+
+@docker
+def test_unavailable_reason(base_image: str) -> None:
+    assert unavailable_reason() is None
+    assert "nb-agents/no-such-image:0" in str(unavailable_reason("nb-agents/no-such-image:0"))

@@ -122,12 +122,10 @@ def test_close_keeps_the_volume_and_destroy_removes_everything(sandboxes: Sandbo
 
 
 def _cli(*args: str) -> str:
-    t = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "nb_agents", "sandbox", *args], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    print("cli", args, time.monotonic() - t)
     return proc.stdout
 
 
@@ -154,6 +152,8 @@ def test_cli_lists_and_removes_orphans(sandboxes: Sandboxes, docker_client: Any,
             assert f"nb-agents-{sid}" in listing and f"nb-agents-ws-{sid}" in listing
         assert str(state) in listing
 
+        everything = _cli("cleanup", "--all", "--dry-run")  # --all alone would hit other runs' sandboxes
+        assert all(f"would remove volume nb-agents-ws-{sid}" in everything for sid in (kept, *other.session_ids))
         dry = _cli("cleanup", "--dry-run", "--state-dir", str(state))
         assert f"would remove container nb-agents-{orphan}" in dry and kept not in dry
         assert _status(docker_client, f"nb-agents-{orphan}") == "exited"
@@ -232,3 +232,22 @@ def test_failed_build_names_the_package_and_leaves_nothing(sandboxes: Sandboxes,
     assert not docker_client.containers.list(all=True, filters={"label": "nb_agents.role=build"})
     assert docker_client.containers.list(all=True, filters={"name": sandbox.container_name}) == []
     assert not docker_client.images.list(filters={"label": "nb_agents.role=image", "dangling": True})
+
+
+@pytest.mark.slow
+def test_npm_packages_come_with_node(sandboxes: Sandboxes, docker_client: Any, base_image: str) -> None:
+    env = {"config": {"type": "cloud", "packages": {"type": "packages", "npm": ["left-pad@1.3.0"]}}}
+    tag = derived_tag(base_image_id(docker_client, base_image, print), sandbox_config(env, image=base_image))
+    _remove_image(docker_client, tag)
+
+    async def main() -> None:
+        sandbox = sandboxes(env)
+        script = "console.log(require('left-pad')('7', 3, '0'))"
+        result = await sandbox.call("bash", {"command": f'node -e "{script}"'})
+        assert result.text == "007" and not result.is_error, result
+        await sandbox.destroy()
+
+    try:
+        asyncio.run(main())
+    finally:
+        _remove_image(docker_client, tag)

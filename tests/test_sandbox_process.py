@@ -30,7 +30,7 @@ def test_known_failures_must_name_checks() -> None:
 def test_public_surface() -> None:
     assert nb_agents.sandbox.__all__ == sorted(nb_agents.sandbox.__all__)
     public = {n for n in vars(nb_agents.sandbox) if not n.startswith("_")}
-    assert public - {"annotations", "conformance", "process"} == set(nb_agents.sandbox.__all__)
+    assert public - {"annotations", "conformance", "docker", "process"} == set(nb_agents.sandbox.__all__)
     assert EXECUTOR_PATH.is_file() and EXECUTOR_PATH.name == "_executor.py"
     assert issubclass(ProcessSandbox, Sandbox) and ProcessSandbox.name == "process"
 

@@ -10,7 +10,9 @@ pandas and numpy are imported inside the functions: ``import nb_agents`` must no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from nb_agents.errors import EventValidationError
@@ -23,13 +25,18 @@ __all__ = [
     "as_dict",
     "bools",
     "by_session",
+    "dicts",
     "frame",
     "ints",
     "join_text",
+    "objects",
     "session_strings",
     "string_dtype",
     "strings",
+    "table",
+    "texts",
     "timestamps",
+    "tokens",
 ]
 
 Group = tuple[str | None, list[dict[str, Any]]]
@@ -62,29 +69,57 @@ def as_dict(obj: Any, what: str = "event") -> dict[str, Any]:
     raise EventValidationError(f"expected an {what} (a dict or an SDK object), got {type(obj).__name__}")
 
 
-def _convert(items: Iterable[Any], what: str) -> list[dict[str, Any]]:
-    out = list(items)
-    if all(type(e) is dict for e in out):
-        return out
-    return [as_dict(e, what) for e in out]
-
-
 def by_session(events: Any, session_id: str | None) -> list[Group]:
     """Split the producers' ``events`` argument into per-session groups.
 
-    ``events`` is one iterable of events, or a mapping ``{session_id: events}``.
+    ``events`` is one iterable of events, or a mapping ``{session_id: events}``. The events
+    are not converted here: ``column`` converts SDK objects the first time it meets one.
 
     Raises:
-        TypeError: If a mapping of sessions is combined with ``session_id=``.
-        EventValidationError: If an event is not a dict or an SDK object.
+        TypeError: If a mapping of sessions is combined with ``session_id=``, or if ``events``
+            is a single event.
     """
-    if isinstance(events, Mapping) and not isinstance(events.get("type"), str):
+    if isinstance(events, Mapping) and isinstance(events.get("type"), str):
+        raise TypeError("expected a list of events (or {session_id: events}), got a single event")
+    if isinstance(events, Mapping):
         if session_id is not None:
             raise TypeError("session_id= is for a single event list; a mapping already names its sessions")
-        return [(str(sid), _convert(evs, "event")) for sid, evs in events.items()]
-    if isinstance(events, Mapping):
-        raise TypeError("expected a list of events (or {session_id: events}), got a single event")
-    return [(session_id, _convert(events, "event"))]
+        return [(str(sid), list(evs)) for sid, evs in events.items()]
+    return [(session_id, list(events))]
+
+
+def dicts(events: list[Any]) -> None:
+    """Convert the SDK objects in ``events`` (the producers' own copy) to wire dicts, in place.
+
+    Raises:
+        EventValidationError: If an item is neither a dict nor an SDK object.
+    """
+    if not set(map(type, events)) <= {dict}:
+        events[:] = [as_dict(e) for e in events]
+
+
+def table(events: list[Any], keys: Sequence[str]) -> Any:
+    """``event.get(key)`` for every event and key, as an object ndarray of shape (n, len(keys)).
+
+    SDK objects in ``events`` are converted to wire dicts in place first (``events`` is the
+    producers' own copy).
+
+    Raises:
+        EventValidationError: If an item is neither a dict nor an SDK object.
+    """
+    import numpy as np
+
+    n, k = len(events), len(keys)
+    try:  # fast path: one C-level pass, valid while every event is a dict with every key
+        flat = chain.from_iterable(map(itemgetter(*keys), events)) if k > 1 else map(itemgetter(keys[0]), events)
+        return np.fromiter(flat, dtype=object, count=n * k).reshape(n, k)
+    except (KeyError, TypeError):
+        pass
+    dicts(events)
+    out = np.empty((n, k), dtype=object)
+    for j, key in enumerate(keys):
+        out[:, j] = np.fromiter(map(dict.get, events, repeat(key)), dtype=object, count=n)
+    return out
 
 
 def join_text(content: Any) -> str | None:
@@ -97,6 +132,12 @@ def join_text(content: Any) -> str | None:
     return "\n".join(b.get("text") or "" for b in content if b.get("type") == "text")
 
 
+def texts(contents: list[Any]) -> list[str | None]:
+    """``join_text`` of each content list, inlining the common case of one text block."""
+    join = join_text
+    return [c[0].get("text") or "" if c and len(c) == 1 and c[0].get("type") == "text" else join(c) for c in contents]
+
+
 def string_dtype() -> Any:
     """``pd.StringDtype("python")``: the NA-variant string dtype, identical on pandas 2 and 3."""
     import pandas as pd
@@ -104,39 +145,72 @@ def string_dtype() -> Any:
     return pd.StringDtype("python")
 
 
-def strings(n: int, values: Sequence[Any], index: Sequence[int] | None = None) -> Any:
-    """A ``string`` array of length ``n`` (missing values are ``pd.NA``).
+def objects(values: list[Any]) -> Any:
+    """An ``object`` ndarray holding the items of ``values`` (dicts stay dicts)."""
+    import numpy as np
+
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def tokens(usages: list[Any], keys: Sequence[str]) -> Any:
+    """Token counts of usage dicts as a float array of shape (n, len(keys)), NaN where missing."""
+    import numpy as np
+
+    n, k = len(usages), len(keys)
+    try:  # fast path: every usage is a dict with every key
+        flat = chain.from_iterable(map(itemgetter(*keys), usages))
+        return np.fromiter(flat, dtype=np.float64, count=n * k).reshape(n, k)
+    except (KeyError, TypeError, ValueError):
+        rows = [[u.get(key) for key in keys] if isinstance(u, dict) else [None] * k for u in usages]
+        return np.array(rows, dtype=np.float64).reshape(n, k)
+
+
+def strings(n: int, values: Any, rows: Any = None) -> Any:
+    """A ``string`` array of length ``n`` (None and missing rows are ``pd.NA``).
 
     Args:
         n: Length of the column.
-        values: Every value (when ``index`` is None), or the values at the rows in ``index``.
-        index: Row positions of ``values`` for a sparse column; other rows are NA.
+        values: Every value (when ``rows`` is None), or the values at the positions in ``rows``.
+            Values that are not strings are converted with ``str``.
+        rows: Row positions of ``values`` for a sparse column (other rows are NA).
     """
     import numpy as np
     import pandas as pd
 
-    dtype = string_dtype()
-    if index is None:
-        return pd.array(list(values), dtype=dtype)
-    out = np.full(n, pd.NA, dtype=object)
-    if len(index):
-        out[np.asarray(index, dtype=np.intp)] = np.asarray(pd.array(list(values), dtype=dtype), dtype=object)
-    return pd.arrays.StringArray(out)
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        array = np.array(values, dtype=object)  # our own contiguous copy: StringArray edits it in place
+    else:
+        array = np.fromiter(values, dtype=object, count=len(values))
+    try:  # validates (and turns None into NA) without converting every item: much faster
+        small = pd.arrays.StringArray(array)
+    except ValueError:
+        small = pd.array(list(values), dtype=string_dtype())
+    if rows is None:
+        return small
+    return small.take(_scatter(n, rows), allow_fill=True)
+
+
+def _scatter(n: int, rows: Any) -> Any:
+    """An indexer of length ``n``: position ``k`` of the sparse values at ``rows[k]``, else -1."""
+    import numpy as np
+
+    indexer = np.full(n, -1, dtype=np.intp)
+    indexer[np.asarray(rows, dtype=np.intp)] = np.arange(len(rows), dtype=np.intp)
+    return indexer
 
 
 def session_strings(groups: Sequence[Group], counts: Sequence[int], carried: list[Any] | None) -> Any:
     """The ``session_id`` column: each group's id repeated, or the ids the events carry."""
     import numpy as np
-    import pandas as pd
 
     if carried is not None:
         return strings(len(carried), carried)
-    keys = np.array([pd.NA if sid is None else sid for sid, _ in groups], dtype=object)
-    return pd.arrays.StringArray(np.repeat(keys, np.asarray(counts, dtype=np.intp)))
+    keys = strings(len(groups), [sid for sid, _ in groups])
+    return keys.take(np.repeat(np.arange(len(groups), dtype=np.intp), np.asarray(counts, dtype=np.intp)))
 
 
-def ints(n: int, values: Sequence[Any], index: Sequence[int] | None = None) -> Any:
-    """An ``Int64`` array of length ``n``; ``None`` values and rows not in ``index`` are NA."""
+def ints(n: int, values: Any, rows: Any = None) -> Any:
+    """An ``Int64`` array of length ``n``; ``None`` values and rows not in ``rows`` are NA."""
     import numpy as np
     import pandas as pd
 
@@ -145,24 +219,25 @@ def ints(n: int, values: Sequence[Any], index: Sequence[int] | None = None) -> A
     if len(values):
         floats = np.array(values, dtype=np.float64)  # None -> NaN; token counts are far below 2**53
         ok = ~np.isnan(floats)
-        rows = np.arange(n) if index is None else np.asarray(index, dtype=np.intp)
+        rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.intp)
         data[rows[ok]] = floats[ok].astype(np.int64)
         mask[rows[ok]] = False
     return pd.arrays.IntegerArray(data, mask)
 
 
-def bools(n: int, values: Sequence[Any], index: Sequence[int] | None = None) -> Any:
-    """A ``boolean`` array of length ``n``; ``None`` values and rows not in ``index`` are NA."""
+def bools(n: int, values: Any, rows: Any = None) -> Any:
+    """A ``boolean`` array of length ``n``; ``None`` values and rows not in ``rows`` are NA."""
     import numpy as np
     import pandas as pd
 
     data = np.zeros(n, dtype=bool)
     mask = np.ones(n, dtype=bool)
     if len(values):
-        known = np.array([v is not None for v in values], dtype=bool)
-        rows = np.arange(n) if index is None else np.asarray(index, dtype=np.intp)
-        data[rows[known]] = np.array([bool(v) for v in values], dtype=bool)[known]
-        mask[rows[known]] = False
+        positions = np.arange(n) if rows is None else np.asarray(rows, dtype=np.intp)
+        items = np.fromiter(values, dtype=object, count=len(values))
+        known = ~pd.isna(items)
+        data[positions[known]] = items[known].astype(bool)
+        mask[positions[known]] = False
     return pd.arrays.BooleanArray(data, mask)
 
 
@@ -170,7 +245,7 @@ def timestamps(values: Sequence[Any]) -> Any:
     """RFC 3339 strings (or None) as a ``datetime64[us, UTC]`` array (NaT for None)."""
     import pandas as pd
 
-    parsed = pd.to_datetime(list(values), format="ISO8601", utc=True)
+    parsed = pd.to_datetime(values if hasattr(values, "dtype") else list(values), format="ISO8601", utc=True)
     return parsed.as_unit("us").array
 
 

@@ -116,122 +116,111 @@ def events_df(events: Any, *, session_id: str | None = None) -> pd.DataFrame:
         'datetime64[us, UTC]'
     """
     import numpy as np
+    import pandas as pd
 
     groups = col.by_session(events, session_id)
     evs = groups[0][1] if len(groups) == 1 else [e for _, group in groups for e in group]
     n = len(evs)
+    frames = [_chunk(evs[start : start + CHUNK]) for start in range(0, n, CHUNK)] or [_chunk([])]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     counts = [len(group) for _, group in groups]
     carried: list[Any] | None = None
     if len(groups) == 1 and groups[0][0] is None:
-        carried = [e.get("session_id") for e in evs]
+        carried = [e.get("session_id") for e in frame["raw"]]
         if not any(carried):
             carried = None
-
-    ids = [e.get("id") for e in evs]
-    types = [e.get("type") for e in evs]
-    times = [e.get("processed_at") for e in evs]
-    actor_of = {t: _actor(t) for t in set(types)}
-    actors = [actor_of[t] for t in types]
-
-    text_i: list[int] = []
-    text_v: list[Any] = []
-    name_i: list[int] = []
-    name_v: list[Any] = []
-    use_i: list[int] = []
-    use_v: list[Any] = []
-    err_i: list[int] = []
-    err_v: list[Any] = []
-    stop_i: list[int] = []
-    stop_v: list[Any] = []
-    etype_v: list[Any] = []
-    retry_v: list[Any] = []
-    error_i: list[int] = []
-    tok_i: list[int] = []
-    tok_v: tuple[list[Any], ...] = ([], [], [], [])
-    text_a, name_a, use_a, err_a = text_i.append, name_i.append, use_i.append, err_i.append
-    textv_a, namev_a, usev_a, errv_a = text_v.append, name_v.append, use_v.append, err_v.append
-    kind_of = _KINDS.get
-
-    for i, kind in enumerate(map(kind_of, types)):
-        if kind is None:
-            continue
-        ev = evs[i]
-        if kind == _SPAN_END:
-            is_error = ev.get("is_error")
-            if is_error is not None:
-                err_a(i)
-                errv_a(is_error)
-            usage = ev.get("model_usage")
-            if usage:
-                tok_i.append(i)
-                for values, key in zip(tok_v, _TOKENS):
-                    values.append(usage.get(key))
-        elif kind == _RESULT:
-            ref = ev.get(_RESULT_KEYS[types[i]])
-            if ref is not None:
-                use_a(i)
-                usev_a(ref)
-            text = col.join_text(ev.get("content"))
-            if text is not None:
-                text_a(i)
-                textv_a(text)
-            is_error = ev.get("is_error")
-            if is_error is not None:
-                err_a(i)
-                errv_a(is_error)
-        elif kind == _USE:
-            name_a(i)
-            namev_a(ev.get("name"))
-            use_a(i)
-            usev_a(ids[i])
-        elif kind == _TEXT:
-            text = col.join_text(ev.get("content"))
-            if text is not None:
-                text_a(i)
-                textv_a(text)
-        elif kind == _IDLE:
-            reason = ev.get("stop_reason")
-            if isinstance(reason, dict):
-                stop_i.append(i)
-                stop_v.append(reason.get("type"))
-        elif kind == _ERROR:
-            error = ev.get("error")
-            if isinstance(error, dict):
-                error_i.append(i)
-                etype_v.append(error.get("type"))
-                retry = error.get("retry_status")
-                retry_v.append(retry.get("type") if isinstance(retry, dict) else retry)
-                text_a(i)
-                textv_a(error.get("message"))
-        else:  # _CONFIRM
-            use_a(i)
-            usev_a(ev.get("tool_use_id"))
-            if ev.get("deny_message") is not None:
-                text_a(i)
-                textv_a(ev["deny_message"])
-
     if len(groups) == 1:
         seq = np.arange(n, dtype=np.int64)
     else:
-        seq = np.concatenate([np.arange(c, dtype=np.int64) for c in counts] or [np.arange(0, dtype=np.int64)])
-    raw = np.empty(n, dtype=object)
-    raw[:] = evs
+        seq = np.concatenate([np.arange(c, dtype=np.int64) for c in counts] or [np.zeros(0, dtype=np.int64)])
+    frame.insert(0, "seq", seq)
+    frame.insert(0, "session_id", col.session_strings(groups, counts, carried))
+    return frame
+
+
+CHUNK = 32768
+"""Events per block: each block's events are revisited while they are still in the CPU caches."""
+
+
+def _chunk(evs: list[Any]) -> pd.DataFrame:
+    """Every column but ``session_id`` and ``seq`` for one block of events."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(evs)
+    base = col.table(evs, ("type", "id", "processed_at"))  # also converts SDK objects in evs
+    codes, uniques = pd.factorize(base[:, 0])
+    kinds = [str(t) for t in uniques]
+    parts: dict[str, tuple[list[Any], list[Any]]] = {}
+
+    def put(column: str, rows: Any, values: Any) -> None:
+        entry = parts.setdefault(column, ([], []))
+        entry[0].append(rows)
+        entry[1].append(values)
+
+    for code, event_type in enumerate(kinds):
+        kind = _KINDS.get(event_type)
+        if kind is None:
+            continue
+        rows = np.flatnonzero(codes == code)
+        sub = list(map(evs.__getitem__, rows.tolist()))
+        if kind == _SPAN_END:
+            fields = col.table(sub, ("is_error", "model_usage"))
+            put("is_error", rows, fields[:, 0])
+            usage = col.tokens(fields[:, 1].tolist(), _TOKENS)
+            for j, key in enumerate(_TOKENS):
+                put(key, rows, usage[:, j])
+        elif kind == _RESULT:
+            fields = col.table(sub, (_RESULT_KEYS[event_type], "content", "is_error"))
+            put("tool_use_id", rows, fields[:, 0])
+            put("text", rows, col.texts(fields[:, 1].tolist()))
+            put("is_error", rows, fields[:, 2])
+        elif kind == _USE:
+            put("tool_name", rows, col.table(sub, ("name",))[:, 0])
+            put("tool_use_id", rows, base[rows, 1])
+        elif kind == _TEXT:
+            put("text", rows, col.texts(col.table(sub, ("content",))[:, 0].tolist()))
+        elif kind == _IDLE:
+            put("stop_reason", rows, [_field(x, "type") for x in col.table(sub, ("stop_reason",))[:, 0]])
+        elif kind == _ERROR:
+            errors = col.table(sub, ("error",))[:, 0]
+            put("error_type", rows, [_field(x, "type") for x in errors])
+            put("retry_status", rows, [_field(_field(x, "retry_status"), "type") for x in errors])
+            put("text", rows, [_field(x, "message") for x in errors])
+        else:  # _CONFIRM
+            fields = col.table(sub, ("tool_use_id", "deny_message"))
+            put("tool_use_id", rows, fields[:, 0])
+            put("text", rows, fields[:, 1])
+
+    def sparse(build: Any, column: str) -> Any:
+        rows, chunks = parts.get(column, ([], []))
+        if build is col.ints:
+            values: Any = np.concatenate([np.zeros(0), *chunks])
+        else:
+            values = np.concatenate([np.zeros(0, dtype=object), *(np.asarray(c, dtype=object) for c in chunks)])
+        return build(n, values, np.concatenate([np.zeros(0, dtype=np.intp), *rows]))
+
     columns: dict[str, Any] = {
-        "session_id": col.session_strings(groups, counts, carried),
-        "seq": seq,
-        "id": col.strings(n, ids),
-        "type": col.strings(n, types),
-        "processed_at": col.timestamps(times),
-        "actor": col.strings(n, actors),
-        "text": col.strings(n, text_v, text_i),
-        "tool_name": col.strings(n, name_v, name_i),
-        "tool_use_id": col.strings(n, use_v, use_i),
-        "is_error": col.bools(n, err_v, err_i),
-        "stop_reason": col.strings(n, stop_v, stop_i),
-        "error_type": col.strings(n, etype_v, error_i),
-        "retry_status": col.strings(n, retry_v, error_i),
+        "id": col.strings(n, base[:, 1]),
+        "type": col.strings(len(kinds), list(uniques)).take(codes, allow_fill=True),
+        "processed_at": col.timestamps(base[:, 2]),
+        "actor": col.strings(len(kinds), [_actor(t) for t in kinds]).take(codes, allow_fill=True),
+        "text": sparse(col.strings, "text"),
+        "tool_name": sparse(col.strings, "tool_name"),
+        "tool_use_id": sparse(col.strings, "tool_use_id"),
+        "is_error": sparse(col.bools, "is_error"),
+        "stop_reason": sparse(col.strings, "stop_reason"),
+        "error_type": sparse(col.strings, "error_type"),
+        "retry_status": sparse(col.strings, "retry_status"),
     }
-    for key, values in zip(_TOKENS, tok_v):
-        columns[key] = col.ints(n, values, tok_i)
-    columns["raw"] = raw
+    for key in _TOKENS:
+        columns[key] = sparse(col.ints, key)
+    columns["raw"] = col.objects(evs)
     return col.frame(columns)
+
+
+def _field(obj: Any, key: str) -> Any:
+    """``obj[key]`` if ``obj`` is a dict, else None (a string ``obj`` is returned as is)."""
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return obj if isinstance(obj, str) else None

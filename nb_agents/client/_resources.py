@@ -8,9 +8,11 @@ what it stores.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from nb_agents.client._backends import client_for, default_backend
@@ -66,7 +68,7 @@ class Agent:
             SpecError: The definition is invalid.
             PrerequisiteError: A ``replay:`` model on the hosted backend, or no backend reachable.
         """
-        spec = _agent_spec(spec)
+        spec = _absolute_replay(_agent_spec(spec))
         backend = backend or default_backend()
         if backend == "hosted" and spec.model_id.startswith("replay:"):
             raise PrerequisiteError(
@@ -147,6 +149,19 @@ def _replacing(found: Any, params: Mapping[str, Any], clear: Mapping[str, Any]) 
     stale = {k: None for k in (found.metadata or {}) if k not in params["metadata"]}
     out["metadata"] = {**stale, **params["metadata"]}
     return out
+
+
+def _absolute_replay(spec: AgentSpec) -> AgentSpec:
+    """``replay:data/x.jsonl`` names a file relative to here (the notebook), not to the server."""
+    if not spec.model_id.startswith("replay:"):
+        return spec
+    path = Path(spec.model_id[len("replay:") :].strip()).expanduser()
+    if path.is_absolute():
+        return spec
+    model: Any = f"replay:{path.resolve()}"
+    if isinstance(spec.model, dict):
+        model = {**spec.model, "id": model}
+    return dataclasses.replace(spec, model=model)
 
 
 def _agent_spec(spec: AgentSpec | str | Mapping[str, Any]) -> AgentSpec:

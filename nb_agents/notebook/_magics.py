@@ -57,38 +57,40 @@ def _identifier(name: str, what: str) -> str:
 
 
 @magics_class
-class NbAgentsMagics(Magics):  # type: ignore[misc]
+class NbAgentsMagics(Magics):
     """nb_agents' magics; load them with ``%load_ext nb_agents``."""
 
+    @property
+    def _ns(self) -> dict[str, Any]:
+        assert self.shell is not None, "nb_agents magics need an IPython shell"
+        ns: dict[str, Any] = self.shell.user_ns
+        return ns
+
     def _lookup(self, name: str, kind: type, magic: str) -> Any:
-        value = self.shell.user_ns.get(name)
+        value = self._ns.get(name)
         if not isinstance(value, kind):
-            defined = [k for k, v in self.shell.user_ns.items() if isinstance(v, kind) and not k.startswith("_")]
+            defined = [k for k, v in self._ns.items() if isinstance(v, kind) and not k.startswith("_")]
             hint = f" (defined here: {', '.join(sorted(defined))})" if defined else ""
             raise UsageError(
                 f"no {kind.__name__.lower()} named {name!r} in this notebook: define it with {magic} {name}{hint}"
             )
         return value
 
-    def _define(self, line: str, cell: str, kind: type, magic: str) -> None:
+    def _define(self, line: str, cell: str, kind: type[Agent] | type[Environment], magic: str) -> None:
         args = parse_argstring(self.agent if kind is Agent else self.environment, line)
         name = _identifier(args.name, kind.__name__.lower())
         with _as_usage_errors(f"{magic} {name}"):
-            from nb_agents.spec import AgentSpec, EnvironmentSpec
-
-            spec_type = AgentSpec if kind is Agent else EnvironmentSpec
-            text = cell if cell.strip() else "{}"
             import yaml
 
+            text = cell if cell.strip() else "{}"
             try:
                 loaded = yaml.safe_load(text)
             except yaml.YAMLError:
-                loaded = None  # from_yaml reports the error with its line
+                loaded = None  # define() reports the error with its line
             if isinstance(loaded, dict) and "name" not in loaded:
                 text = f"{text.rstrip()}\nname: {name}\n"  # appended, so error line numbers stay right
-            spec = spec_type.from_yaml(text)
-            obj = kind.define(spec, backend=_check_backend(args.backend))
-        self.shell.user_ns[name] = obj
+            obj = kind.define(text, backend=_check_backend(args.backend))
+        self._ns[name] = obj
         display(obj)
 
     @magic_arguments()
@@ -127,7 +129,7 @@ class NbAgentsMagics(Magics):  # type: ignore[misc]
             if env is not None and env.backend != backend:
                 env = Environment.define(env.spec, backend=backend)
             session = Session.start(agent, cell.strip() or None, environment=env, title=args.title)
-        self.shell.user_ns[var] = session
+        self._ns[var] = session
         display(session.view())
 
     @magic_arguments()
@@ -141,7 +143,7 @@ class NbAgentsMagics(Magics):  # type: ignore[misc]
         var = _identifier(args.var, "--as")
         with _as_usage_errors(f"%attach {args.session_id}"):
             session = attach(args.session_id, backend=_check_backend(args.backend))
-        self.shell.user_ns[var] = session
+        self._ns[var] = session
         display(session.view())
 
     @magic_arguments()

@@ -1,188 +1,75 @@
-"""The live view's Python-side log: wire events in, compact rows for the browser out.
+"""The live view's Python-side log: wire events and previews in, items for the browser out.
 
 ``ViewLog`` is plain Python (no widget imports), so it can be tested and benchmarked alone.
-It keeps every stored event as one compact *row* (what the browser renders), indexed by
-position ``n``, and the live previews of messages still being written. ``apply(items)``
-returns the items to send to the browser: new or changed rows, and preview items.
-
-Row fields (short keys keep the bytes per event down; absent means empty):
-
-- ``n`` position in the log, ``k`` kind, ``id`` event id, ``t`` ms since ``t0``,
-  ``q`` 1 while a client event is queued (``processed_at`` null).
-- ``x`` text (message text, tool output, error message, stop reason …), ``tr`` its full
-  length when ``x`` was shortened.
-- tools: ``name``, ``in`` (the input object, or a shortened JSON string), ``perm``
-  (evaluated permission), ``srv`` (MCP server); results and confirmations: ``ref`` (the
-  tool use event id), ``err`` 1 on error, ``ok`` 1 for allow / 0 for deny.
-- model requests: ``ref`` (the start event id), ``u`` ``[input, output, cache read,
-  cache write]`` tokens; status: ``st``; errors: ``et`` (error type), ``rs`` (retry status).
-- ``ty`` the wire type, only where ``k`` does not already say it.
-
-Preview items have no ``n``: ``{"k": "pv", "id", "ty", "parts": [...]}`` (re)starts a
-preview, ``{"k": "pd", "id", "i", "x"}`` appends text to its part ``i``.
+It keeps every stored event as one compact row (``_view_rows``), indexed by position ``n``,
+and the live previews of messages still being written. ``apply(items)`` returns the items to
+send to the browser: new or changed rows, and preview items. Preview items have no ``n``:
+``{"k": "pv", "id", "ty", "parts": [...]}`` (re)starts a preview, ``{"k": "pd", "id", "i",
+"x"}`` appends text to its part ``i``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
-__all__ = ["INPUT_LIMIT", "RESULT_LIMIT", "TEXT_LIMIT", "ViewLog", "shorten", "to_row"]
+from nb_agents.notebook._view_rows import epoch_ms, to_row
 
-TEXT_LIMIT = 20_000
-"""Message text longer than this (characters) is shortened in the view (not in the log)."""
-RESULT_LIMIT = 2_000
-"""Tool output longer than this is shortened to its head and tail."""
-INPUT_LIMIT = 2_000
-"""Tool input whose JSON is longer than this is sent as a shortened JSON string."""
-
-_STATUS = {
-    "session.status_running": "running",
-    "session.status_idle": "idle",
-    "session.status_rescheduled": "rescheduling",
-    "session.status_terminated": "terminated",
-    "session.deleted": "terminated",
-}
-_TOOL_USES = ("agent.tool_use", "agent.mcp_tool_use", "agent.custom_tool_use")
-_RESULTS = {
-    "agent.tool_result": "tool_use_id",
-    "agent.mcp_tool_result": "mcp_tool_use_id",
-    "user.tool_result": "tool_use_id",
-    "user.custom_tool_result": "custom_tool_use_id",
-}
-_SIMPLE = {
-    "user.message": "user",
-    "agent.message": "agent",
-    "system.message": "system",
-    "agent.thinking": "thinking",
-    "user.interrupt": "interrupt",
-    "span.model_request_start": "mreq",
-}
-_USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+__all__ = ["LiveSession", "ViewLog", "act"]
 
 
-def shorten(text: str, limit: int) -> tuple[str, int | None]:
-    """Shorten ``text`` to about ``limit`` characters, keeping its head and its tail.
+class LiveSession(Protocol):
+    """What the live view needs from a session (``nb_agents.Session`` has it).
 
-    Returns:
-        ``(text, None)`` when it fits, else ``(shortened, original length)``.
+    ``subscribe(callback)`` calls ``callback(items)`` from a background thread with new stored
+    events and live previews (``event_start`` / ``event_delta``), and returns an unsubscribe
+    function. ``events`` is a snapshot copy of the stored events, in log order.
     """
-    if len(text) <= limit:
-        return text, None
-    tail = limit // 4
-    head = limit - tail
-    omitted = len(text) - head - tail
-    return f"{text[:head]}\n… [{omitted:,} characters not shown] …\n{text[-tail:]}", len(text)
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...  # "idle" | "running" | "rescheduling" | "terminated"
+    @property
+    def usage(self) -> dict[str, Any]: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def events(self) -> list[dict[str, Any]]: ...
+
+    def subscribe(self, callback: Callable[[list[dict[str, Any]]], None]) -> Callable[[], None]: ...
+    def send(self, text: str) -> None: ...
+    def confirm(self, tool_use_id: str, allow: bool = True, message: str | None = None) -> None: ...
+    def interrupt(self) -> None: ...
+    def estimated_cost(self) -> float | None: ...
 
 
-def _content_text(content: Any) -> str:
-    """The readable text of a list of content blocks (placeholders for non-text blocks)."""
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for block in content or ():
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            parts.append(str(block.get("text", "")))
-        elif kind == "search_result":
-            parts.append(f"[search result: {block.get('title', '')}]")
-        elif kind == "document" and block.get("title"):
-            parts.append(f"[document: {block['title']}]")
-        else:
-            parts.append(f"[{kind}]")
-    return "\n".join(parts)
+def act(session: LiveSession, request: dict[str, Any]) -> None:
+    """Do what a button asked: ``confirm``, ``interrupt`` or ``send`` (the real session calls).
 
-
-def _epoch_ms(stamp: Any) -> float | None:
-    """Milliseconds since the epoch for an RFC 3339 timestamp, or None."""
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        parsed = datetime.fromisoformat(stamp[:-1] + "+00:00" if stamp[-1:] in "zZ" else stamp)
-    except ValueError:  # Python 3.10 rejects other fraction lengths; the full parser accepts them
-        try:
-            from nb_agents.events import parse_time
-
-            parsed = parse_time(stamp)
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp() * 1000.0
-
-
-def _put_text(row: dict[str, Any], text: str, limit: int) -> None:
-    if text:
-        row["x"], full = shorten(text, limit)
-        if full is not None:
-            row["tr"] = full
-
-
-def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
-    """The compact row for one stored wire event (see the module docstring)."""
-    kind = str(event.get("type", ""))
-    row: dict[str, Any] = {"n": n, "k": "event", "id": event.get("id") or ""}
-    if t is not None:
-        row["t"] = t
-    elif kind.startswith(("user.", "system.")):
-        row["q"] = 1
-    if kind in _SIMPLE:
-        row["k"] = _SIMPLE[kind]
-        if kind.endswith("message"):
-            _put_text(row, _content_text(event.get("content")), TEXT_LIMIT)
-    elif kind in _TOOL_USES:
-        row["k"] = "tool"
-        row["name"] = event.get("name", "")
-        if kind != "agent.tool_use":
-            row["ty"] = kind
-        tool_input = event.get("input") or {}
-        encoded = json.dumps(tool_input, ensure_ascii=False, default=str)
-        row["in"] = tool_input if len(encoded) <= INPUT_LIMIT else shorten(encoded, INPUT_LIMIT)[0]
-        if event.get("evaluated_permission"):
-            row["perm"] = event["evaluated_permission"]
-        if event.get("mcp_server_name"):
-            row["srv"] = event["mcp_server_name"]
-    elif kind in _RESULTS:
-        row["k"] = "result"
-        row["ref"] = event.get(_RESULTS[kind]) or ""
-        if event.get("is_error"):
-            row["err"] = 1
-        _put_text(row, _content_text(event.get("content")), RESULT_LIMIT)
-    elif kind == "user.tool_confirmation":
-        row["k"] = "confirm"
-        row["ref"] = event.get("tool_use_id") or ""
-        row["ok"] = 1 if event.get("result") == "allow" else 0
-        _put_text(row, str(event.get("deny_message") or ""), RESULT_LIMIT)
-    elif kind == "span.model_request_end":
-        row["k"] = "mend"
-        row["ref"] = event.get("model_request_start_id") or ""
-        usage = event.get("model_usage") or {}
-        row["u"] = [int(usage.get(key) or 0) for key in _USAGE_KEYS]
-        if event.get("is_error"):
-            row["err"] = 1
-    elif kind in _STATUS:
-        row["k"] = "status"
-        row["st"] = _STATUS[kind]
-        if kind != "session.status_" + row["st"]:
-            row["ty"] = kind
-        reason = event.get("stop_reason") or {}
-        if reason.get("type"):
-            row["x"] = reason["type"]
-    elif kind == "session.error":
-        error = event.get("error") or {}
-        row["k"] = "error"
-        row["et"] = error.get("type", "unknown_error")
-        row["rs"] = (error.get("retry_status") or {}).get("type", "")
-        _put_text(row, str(error.get("message") or ""), RESULT_LIMIT)
+    Raises:
+        ValueError: If the request is incomplete (no text, no tool use id).
+    """
+    action = request.get("type")
+    if action == "interrupt":
+        session.interrupt()
+    elif action == "send":
+        text = request.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("nothing to send: the message is empty")
+        session.send(text)
+    elif action == "confirm":
+        tool_use_id = request.get("tool_use_id")
+        if not isinstance(tool_use_id, str) or not tool_use_id:
+            raise ValueError("confirm needs the tool_use_id of the call")
+        allow = request.get("allow", True) is not False
+        message = request.get("message")
+        message = message if isinstance(message, str) and message.strip() and not allow else None
+        session.confirm(tool_use_id, allow=allow, message=message)
     else:
-        row["ty"] = kind
-        text = event.get("description") if kind == "user.define_outcome" else event.get("content")
-        _put_text(row, _content_text(text) if text else "", RESULT_LIMIT)
-    return row
+        raise ValueError(f"unknown request {action!r}")
 
 
 class ViewLog:
@@ -232,18 +119,32 @@ class ViewLog:
                 self._stored(item, out)
         return out
 
-    def backfill(self, since: int) -> list[dict[str, Any]]:
-        """Rows from position ``since`` on, then the previews still open (full text)."""
-        items = self.rows[max(0, since) :]
-        previews = [
-            {"k": "pv", "id": key, "ty": p["ty"], "parts": list(p["parts"])} for key, p in self._previews.items()
-        ]
-        return [*items, *previews]
+    def backfill(self, since: int, skip: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """Rows from position ``since`` on (less the range ``skip``), then the open previews.
+
+        Args:
+            since: The first position the browser lacks.
+            skip: ``(start, stop)``: positions the browser already holds (its backlog).
+        """
+        since = max(0, since)
+        if skip is None or skip[1] <= skip[0]:
+            items = self.rows[since:]
+        else:
+            items = self.rows[since : max(since, skip[0])] + self.rows[max(since, skip[1]) :]
+        return [*items, *self.previews()]
+
+    def tail(self, count: int) -> list[dict[str, Any]]:
+        """The last ``count`` rows, then the open previews (the backlog of a new view)."""
+        return [*self.rows[-count:], *self.previews()]
+
+    def previews(self) -> list[dict[str, Any]]:
+        """One ``pv`` item (with the full text so far) per preview still open."""
+        return [{"k": "pv", "id": key, "ty": p["ty"], "parts": list(p["parts"])} for key, p in self._previews.items()]
 
     # ---- internals ---------------------------------------------------------------------------
 
     def _time(self, event: dict[str, Any]) -> int | None:
-        ms = _epoch_ms(event.get("processed_at"))
+        ms = epoch_ms(event.get("processed_at"))
         if ms is None:
             return None
         if self.t0 is None:
@@ -296,7 +197,7 @@ class ViewLog:
         event_id = event.get("id")
         if not event_id or event_id in self._index:
             return
-        preview = {"ty": event.get("type") or "agent.message", "parts": []}
+        preview: dict[str, Any] = {"ty": event.get("type") or "agent.message", "parts": []}
         self._previews[event_id] = preview
         out.append({"k": "pv", "id": event_id, "ty": preview["ty"], "parts": []})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from nb_agents.runtime._runtime import Runtime, SandboxFactory
+from nb_agents.runtime._runtime import Runtime
+from nb_agents.runtime._sandboxes import SandboxProvider, choose_provider
 
-__all__ = ["Runtime", "SandboxFactory"]
+__all__ = ["Runtime", "SandboxProvider", "choose_provider"]

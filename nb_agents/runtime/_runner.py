@@ -63,6 +63,7 @@ class SessionRunner:
         self._interrupt = False
         self._last_required: tuple[str, ...] = ()
         self._sandbox: Sandbox | None = None
+        self._starting: asyncio.Future[None] | None = None
         self.log: list[dict[str, Any]] = [e.body for e in runtime.store.read(session_id)]
         self._by_id = {e["id"]: e for e in self.log}
         self._scan_log()
@@ -282,7 +283,7 @@ class SessionRunner:
         if self._interrupt:
             raise _Interrupted
         try:
-            sandbox = await self._get_sandbox()
+            sandbox = self._get_sandbox()
             result = await self._interruptible(sandbox.call(use["name"], dict(use["input"])))
             content, is_error = result.content or _text("(no output)"), result.is_error
         except _Interrupted:
@@ -292,15 +293,53 @@ class SessionRunner:
             content, is_error = _text(f"The sandbox failed: {exc}"), True
         self._emit("agent.tool_result", tool_use_id=use["id"], content=content, is_error=is_error)
 
-    async def _get_sandbox(self) -> Sandbox:
+    def _get_sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            self._sandbox = self.rt.make_sandbox(self.session_id)
+            self._sandbox = self.rt.make_sandbox(self.session_id, self._notice)
+            warning = self.rt.sandboxes.warning
+            if warning and not any(e["type"] == "session.error" and warning in e["error"]["message"] for e in self.log):
+                self._notice("warning", warning)
         return self._sandbox
+
+    def _notice(self, kind: str, message: str) -> None:
+        """Sandbox news the user must see (a replaced container, an image build, no isolation).
+
+        The wire protocol has no notice event; a ``session.error`` whose retry status is
+        ``retrying`` says "something happened, the session goes on".
+        """
+        retry = {"type": "retrying"}
+        self._emit(
+            "session.error",
+            error={"type": "unknown_error", "message": f"sandbox {kind}: {message}", "retry_status": retry},
+        )
+
+    async def _prepare_sandbox(self, agent: Mapping[str, Any]) -> None:
+        """Start the sandbox beside the first model request (or before it, when eager)."""
+        if (self._sandbox is not None and self._sandbox.alive) or not any(
+            tool_permission(list(agent["tools"]), name)[0] != "deny" for name in BUILTIN_TOOLS
+        ):
+            return
+        sandbox = self._get_sandbox()
+        if self.rt.eager_sandbox:
+            try:
+                await sandbox.start()
+            except NbAgentsError:
+                log.warning("session %s: the sandbox did not start", self.session_id, exc_info=True)
+            return
+
+        async def start_quietly() -> None:
+            try:
+                await sandbox.start()
+            except NbAgentsError:  # the first tool call reports it again, as its result
+                log.warning("session %s: the sandbox did not start early", self.session_id, exc_info=True)
+
+        self._starting = asyncio.ensure_future(start_quietly())
 
     async def _model_turn(self) -> bool:
         """Ask the model once; False when the turn is over without anything to continue from."""
         session = self.rt.require_session(self.session_id)
         agent = session["agent"]
+        await self._prepare_sandbox(agent)
         span = self._emit("span.model_request_start")
         request = ModelRequest(
             model=agent["model"]["id"],

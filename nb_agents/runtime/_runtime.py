@@ -18,16 +18,14 @@ from nb_agents.events import CLIENT_EVENT_TYPES, make_event, new_id, now, valida
 from nb_agents.runtime import _objects
 from nb_agents.runtime._bus import EventBus
 from nb_agents.runtime._runner import SessionRunner
-from nb_agents.runtime.brain import Brain, RetryPolicy, brain_for
-from nb_agents.sandbox import ProcessSandbox, Sandbox
+from nb_agents.runtime._sandboxes import SandboxProvider, choose_provider
+from nb_agents.runtime.brain import Brain, MessagesBrain, RetryPolicy, brain_for, is_replay_model
+from nb_agents.sandbox import Sandbox
 from nb_agents.store import Store
 
-__all__ = ["Runtime", "SandboxFactory"]
+__all__ = ["Runtime"]
 
 log = logging.getLogger(__name__)
-
-#: Builds the sandbox of a session from (session, environment, workspace directory).
-SandboxFactory = Callable[[Mapping[str, Any], Mapping[str, Any], Path], Sandbox]
 
 _LOCAL_UNSUPPORTED = {
     "user.tool_result": "user.tool_result is only valid on self_hosted environments",
@@ -36,40 +34,45 @@ _LOCAL_UNSUPPORTED = {
 }
 
 
-def process_sandbox(session: Mapping[str, Any], environment: Mapping[str, Any], workspace: Path) -> Sandbox:
-    """The default sandbox factory: a process sandbox in the session's workspace directory."""
-    return ProcessSandbox(workspace)
-
-
 class Runtime:
     """Agents, environments and sessions of one state directory.
 
     Args:
         state_dir: Where the store, workspaces and recordings live.
-        sandbox_factory: Builds a session's sandbox; the process sandbox by default.
+        sandboxes: Where tools run; by default ``NB_AGENTS_SANDBOX`` decides (Docker when it
+            can run here, else the process sandbox).
         record_dir: When set, every live model response is recorded to
             ``record_dir/<session id>.jsonl`` in the replay format.
         max_tokens: ``max_tokens`` of every model request.
+        eager_sandbox: Wait for the sandbox to start before the first model request, instead
+            of starting it beside it (only to measure what the lazy start saves;
+            ``NB_AGENTS_SANDBOX_EAGER=1``).
     """
 
     def __init__(
         self,
         state_dir: Path,
         *,
-        sandbox_factory: SandboxFactory = process_sandbox,
+        sandboxes: SandboxProvider | None = None,
         record_dir: Path | None = None,
         max_tokens: int = 8192,
+        eager_sandbox: bool | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.state_dir / "nb_agents.sqlite3")
         self.bus = EventBus()
-        self.sandbox_factory = sandbox_factory
+        self.sandboxes = sandboxes or choose_provider(self.state_dir)
+        self.eager_sandbox = (
+            os.environ.get("NB_AGENTS_SANDBOX_EAGER") == "1" if eager_sandbox is None else eager_sandbox
+        )
         self.record_dir = record_dir
         self.max_tokens = max_tokens
         self._runners: dict[str, SessionRunner] = {}
         self._brains: dict[str, Brain] = {}
+        self._messages: MessagesBrain | None = None
         self._status: dict[str, str] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -89,9 +92,13 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop every runner and sandbox; sessions stay as stored and resume on the next start."""
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         runners, self._runners = list(self._runners.values()), {}
-        brains, self._brains = list(self._brains.values()), {}
-        await asyncio.gather(*(r.close() for r in runners), *(b.aclose() for b in brains), return_exceptions=True)
+        await asyncio.gather(*(r.close() for r in runners), return_exceptions=True)
+        self._brains = {}
+        if self._messages is not None:
+            await self._messages.aclose()
         self.store.close()
 
     # ---- helpers the runners use -------------------------------------------------------------
@@ -151,21 +158,26 @@ class Runtime:
         session["updated_at"] = now()
         self.store.update_session(session)
 
-    def make_sandbox(self, session_id: str) -> Sandbox:
+    def make_sandbox(self, session_id: str, on_notice: Callable[[str, str], None]) -> Sandbox:
         """A new (not yet started) sandbox for a session."""
         session = self.require_session(session_id)
         environment = self.store.get_environment(session["environment_id"]) or {"id": session["environment_id"]}
-        workspace = self.state_dir / "workspaces" / session_id
-        workspace.mkdir(parents=True, exist_ok=True)
-        return self.sandbox_factory(session, environment, workspace)
+        return self.sandboxes.make(session_id, environment, on_notice)
 
     def brain_for(self, session_id: str, model: str) -> Brain:
-        """The brain of a session (cached per session and model)."""
+        """The brain of a session: one shared Messages API client, or the session's replay file.
+
+        The Messages client (its connection pool and TLS context) is made once per runtime:
+        making one per session cost tens of milliseconds on the event loop at the first request.
+        """
         key = f"{session_id}:{model}"
-        if key not in self._brains:
+        brain = self._brains.get(key)
+        if brain is None:
+            if self._messages is None and not is_replay_model(model):
+                self._messages = MessagesBrain(retry=_retry_policy())
             record = self.record_dir / f"{session_id}.jsonl" if self.record_dir else None
-            self._brains[key] = brain_for(model, record_to=record, retry=_retry_policy())
-        return self._brains[key]
+            brain = self._brains[key] = brain_for(model, record_to=record, messages=self._messages)
+        return brain
 
     def _runner(self, session_id: str) -> SessionRunner:
         runner = self._runners.get(session_id)
@@ -270,6 +282,7 @@ class Runtime:
         env = self.get_environment(params["environment_id"])
         if env.get("archived_at"):
             raise InvalidRequestError(f"environment '{env['id']}' is archived", error_code="environment_archived")
+        self.sandboxes.check(env)
         initial = list(params.get("initial_events") or [])
         if len(initial) > 50 or any(e.get("type") != "user.message" for e in initial):
             raise InvalidRequestError("initial_events: at most 50 events, each a user.message")
@@ -331,11 +344,22 @@ class Runtime:
         return {"id": session_id, "type": "session_deleted"}
 
     def _drop_runner(self, session_id: str) -> None:
+        """Stop a session's runner and remove its sandbox (container and volume, or workspace)."""
         runner = self._runners.pop(session_id, None)
-        if runner is not None:
-            asyncio.get_running_loop().create_task(runner.close())
         for key in [k for k in self._brains if k.startswith(session_id + ":")]:
-            asyncio.get_running_loop().create_task(self._brains.pop(key).aclose())
+            del self._brains[key]  # replay and recording brains hold nothing open; the client is shared
+
+        async def retire() -> None:
+            if runner is not None:
+                await runner.close()
+            try:
+                await self.sandboxes.destroy(session_id)
+            except Exception:
+                log.exception("could not remove the sandbox of session %s", session_id)
+
+        task = asyncio.get_running_loop().create_task(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     def send_events(self, session_id: str, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Store client events durably, then hand them to the session's runner.

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nb_agents._docker import BASE_IMAGE
-from nb_agents.errors import SandboxUnavailableError
+from nb_agents._docker import BASE_IMAGE, docker_client
+from nb_agents.errors import PrerequisiteError, SandboxUnavailableError
 from nb_agents.sandbox import _packages
 from nb_agents.sandbox._containers import INIT_COMMAND, put_executor
 from nb_agents.sandbox._docker_config import LABEL_MANAGED, LABEL_ROLE, SandboxConfig, packages_summary
@@ -35,7 +35,9 @@ ENV_REPOSITORY = "nb-agents/env"
 RECIPE_VERSION = 1
 """Bump when the build recipe changes, so derived images are rebuilt."""
 _BUILD_DIR = "/tmp/nb-agents-build"
+_NODE_MODULES = "/usr/local/lib/node_modules"
 _TAIL = 40
+_BUILD_TIMEOUT_S = 3600.0
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -124,7 +126,15 @@ def resolve_image(
         progress(message)
         if notice is not None:
             notice("building", message)
-        image_id = _build(client, base_id, tag, config, cache_dir, progress)
+        # Installing or committing a large package can be silent for minutes: a patient client.
+        try:
+            build_client = docker_client(timeout=_BUILD_TIMEOUT_S)
+        except PrerequisiteError as exc:
+            raise SandboxUnavailableError(f"cannot build image {tag}: {exc}") from exc
+        try:
+            image_id = _build(build_client, base_id, tag, config, cache_dir, progress)
+        finally:
+            build_client.close()
         message = f"built image {tag} in {time.monotonic() - started:.1f} s"
         progress(message)
         if notice is not None:
@@ -203,11 +213,14 @@ def _install_and_commit(
             raise SandboxUnavailableError(f"{what} failed in the build container (exit status {code}):\n{shown}")
         repository, _, version = tag.partition(":")
         image_labels = {LABEL_MANAGED: "1", LABEL_ROLE: "image", "nb_agents.packages": _packages_label(config)}
+        env = list(client.images.get(base_id).attrs.get("Config", {}).get("Env") or [])
+        if config.npm:  # global packages are in /usr/local/lib/node_modules: make require() find them
+            env.append(f"NODE_PATH={_NODE_MODULES}")
         image = container.commit(
             repository=repository,
             tag=version,
             message=what,
-            conf={"Labels": image_labels, "Cmd": [*INIT_COMMAND, "0"]},
+            conf={"Labels": image_labels, "Cmd": [*INIT_COMMAND, "0"], "Env": env},
         )
         return str(image.id)
     except docker.errors.APIError as exc:

@@ -83,7 +83,8 @@ def download_wheels(packages: Sequence[str], dest: Path, target: tuple[str, str,
     version, machine, glibc = target
     nodot = version.replace(".", "")
     major, minor = glibc.split(".")[:2]
-    base = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest)]
+    base = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar=off"]
+    base += ["--dest", str(dest)]
     pinned = [
         "--only-binary=:all:",
         f"--python-version={version}",
@@ -96,13 +97,13 @@ def download_wheels(packages: Sequence[str], dest: Path, target: tuple[str, str,
     ]
     try:
         run_logged([*base, *pinned, "pip", *packages], "pip download (wheels)", progress)
-    except SandboxUnavailableError as exc:
+    except SandboxUnavailableError:
         host = f"{sys.version_info[0]}.{sys.version_info[1]}"
         if host != version:
             raise
         # Some package has no wheel: source distributions, built offline in the container, need
         # the build backend in the wheelhouse too.
-        progress(f"no wheel for everything ({str(exc).splitlines()[0]}); downloading sources too")
+        progress(f"not every package has a wheel for Python {version} on {machine}; trying source distributions")
         run_logged([*base, "pip", "setuptools", "wheel", *packages], "pip download", progress)
 
 

@@ -111,6 +111,15 @@ async def bash_restart(sandbox: Sandbox) -> None:
     _expect(result.text == f"unset\n{sandbox.workspace}", "a restarted shell starts clean", result)
 
 
+async def workspace_and_home(sandbox: Sandbox) -> None:
+    result = await _ok(sandbox, "bash", {"command": "pwd; echo $HOME; echo $TERM"})
+    ws = sandbox.workspace
+    _expect(result.text == f"{ws}\n{ws}\ndumb", "bash starts in the workspace, HOME is it, TERM=dumb", result)
+    await _ok(sandbox, "write", {"file_path": "rel.txt", "content": "r"})
+    result = await _ok(sandbox, "read", {"file_path": f"{ws}/rel.txt"})
+    _expect(result.text == "r", "relative tool paths resolve against the workspace", result)
+
+
 async def file_round_trip(sandbox: Sandbox) -> None:
     result = await _ok(sandbox, "write", {"file_path": "pkg/mod.py", "content": "def f():\n    return 1\n"})
     _expect(result.text == "wrote 22 bytes to pkg/mod.py", "write reports bytes and path", result)
@@ -221,6 +230,7 @@ CHECKS: tuple[Check, ...] = tuple(
         bash_timeout,
         bash_output_cap,
         bash_restart,
+        workspace_and_home,
         file_round_trip,
         read_view_range,
         read_image,

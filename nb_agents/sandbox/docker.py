@@ -35,8 +35,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nb_agents._docker import BASE_IMAGE, base_image, docker_client
 from nb_agents._home import state_dir as default_state_dir
-from nb_agents.errors import SandboxError, SandboxUnavailableError
+from nb_agents.errors import PrerequisiteError, SandboxError, SandboxUnavailableError
 from nb_agents.sandbox import _lifecycle
 from nb_agents.sandbox._base import ExecutorSandbox, ToolResult
 from nb_agents.sandbox._client import ExecutorClient
@@ -53,12 +54,14 @@ from nb_agents.spec import EnvironmentSpec
 
 __all__ = [
     "DockerSandbox",
+    "NoticeCallback",
     "SandboxConfig",
     "SandboxInfo",
     "cleanup",
     "list_sandboxes",
     "remove_sandbox",
     "sandbox_config",
+    "unavailable_reason",
 ]
 
 log = logging.getLogger("nb_agents.sandbox")
@@ -67,6 +70,32 @@ log = logging.getLogger("nb_agents.sandbox")
 #: ``built`` (a derived image with the environment's packages).
 NoticeCallback = Callable[[str, str], None]
 _CLI_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "TMPDIR")
+
+
+def unavailable_reason(image: str | None = None) -> str | None:
+    """Why Docker sandboxes cannot run here (no CLI, no engine, no image), or ``None`` if they can.
+
+    Blocking (an engine ping and an image lookup, a few milliseconds): for choosing between the
+    Docker and the process sandbox when a runtime starts.
+
+    Args:
+        image: The image to look for (default: ``$NB_AGENTS_IMAGE`` or the base image).
+    """
+    if shutil.which("docker") is None:
+        return "the docker command (the Docker CLI) is not on PATH"
+    try:
+        client = docker_client()
+    except PrerequisiteError as exc:
+        return str(exc)
+    name = image or base_image()
+    try:
+        client.images.get(name)
+    except Exception as exc:
+        hint = ": run scripts/provision-docker" if name == BASE_IMAGE else ""
+        return f"the sandbox image {name} is not available ({type(exc).__name__}){hint}"
+    finally:
+        client.close()
+    return None
 
 
 class DockerSandbox(ExecutorSandbox):

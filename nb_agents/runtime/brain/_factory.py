@@ -26,6 +26,7 @@ def brain_for(
     *,
     record_to: str | os.PathLike[str] | None = None,
     retry: RetryPolicy | None = None,
+    messages: MessagesBrain | None = None,
     **client_kwargs: Any,
 ) -> Brain:
     """The brain for a model id.
@@ -35,6 +36,8 @@ def brain_for(
             model id, asked through a ``MessagesBrain`` (the id itself travels in each request).
         record_to: If set, wrap the brain in a ``RecordingBrain`` appending to this file.
         retry: Retry policy for a ``MessagesBrain``.
+        messages: A ``MessagesBrain`` to use for Claude models instead of making one (a runtime
+            shares one client, with its connection pool, between sessions).
         **client_kwargs: For ``anthropic.AsyncAnthropic`` (``api_key``, ``base_url`` ...); by
             default the SDK reads ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL``. Ignored for replay.
 
@@ -45,6 +48,8 @@ def brain_for(
     brain: Brain
     if is_replay_model(model):
         brain = ReplayBrain(model[len(REPLAY_PREFIX) :].strip())
+    elif messages is not None:
+        brain = messages
     else:
         brain = MessagesBrain(retry=retry, **client_kwargs)
     if record_to is not None:
