@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nb_agents.events import parse_time  # noqa: E402
-from nb_agents.store import Store  # noqa: E402
-from tests._server import LocalServer, setup_agent, user_message  # noqa: E402
+from nb_agents.events import parse_time
+from nb_agents.store import Store
+from tests._server import LocalServer, setup_agent, user_message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness_bench import _model_server, _pct  # noqa: E402
+from harness_bench import _model_server, _pct
 
 
 def _first_request(srv: LocalServer, client, agent_id: str, env_id: str) -> tuple[float, str]:  # type: ignore[no-untyped-def]

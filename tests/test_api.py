@@ -69,6 +69,11 @@ def test_environment_define_and_default(home: Path) -> None:
     stored = nba.client.client_for("local").beta.environments.retrieve(env.id)
     assert json.loads(stored.metadata["nb_agents.local"]) == {"memory": "512m"}
     assert nba.Environment.default().id == nba.Environment.default().id
+    plain = nba.Environment.define("name: data\nnetworking: unrestricted\n")  # local settings dropped
+    stored = nba.client.client_for("local").beta.environments.retrieve(plain.id)
+    assert plain.id == env.id and "nb_agents.local" not in stored.metadata
+    assert stored.config.networking.type == "unrestricted"
+    assert repr(plain) == "Environment(name='data', networking='unrestricted', backend='local')"
 
 
 def test_session_runs_and_is_followed_live(home: Path, tmp_path: Path) -> None:

@@ -83,7 +83,12 @@ def test_limited_networking_with_hosts_is_refused(tmp_path: Path, docker_client:
 
 def test_process_fallback_warns_the_session(tmp_path: Path) -> None:
     fallback = {"NB_AGENTS_SANDBOX": "auto", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-    script = [tool_use_response([("bash", {"command": "echo hi"})]), text_response("ok"), tool_use_response([("bash", {"command": "echo again"})]), text_response("ok")]
+    script = [
+        tool_use_response([("bash", {"command": "echo hi"})]),
+        text_response("ok"),
+        tool_use_response([("bash", {"command": "echo again"})]),
+        text_response("ok"),
+    ]
     with FakeModelServer(script) as model, local_server(tmp_path, model.base_url, extra_env=fallback) as srv:
         client = srv.client()
         agent_id, env_id = setup_agent(client)

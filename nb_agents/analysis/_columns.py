@@ -1,19 +1,24 @@
 """Input normalisation and fast column builders shared by the DataFrame producers.
 
-Every producer walks plain Python lists once, then turns each column into a pandas extension
-array in one vectorised step. Sparse columns (a value on a few event types only) are collected
-as ``(row index, value)`` pairs and scattered into a pre-filled array, which is far faster than
-converting a million-element list that is mostly ``None``.
+Every producer reads the fields it needs from each event once, into plain Python lists or
+object ndarrays, then turns each column into a pandas extension array in one vectorised step.
+Sparse columns (a value on a few event types only) are built from their few values and spread
+out with ``take`` (fill: NA), which is far faster than converting a long list of ``None``.
+The cost of a million events is set by memory traffic, not by Python: read each event while it
+is in the CPU cache, and touch it as few times as possible.
 
 pandas and numpy are imported inside the functions: ``import nb_agents`` must not import them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from nb_agents.errors import EventValidationError
 
@@ -30,6 +35,7 @@ __all__ = [
     "ints",
     "join_text",
     "objects",
+    "paused_gc",
     "session_strings",
     "string_dtype",
     "strings",
@@ -37,10 +43,43 @@ __all__ = [
     "texts",
     "timestamps",
     "tokens",
+    "without_gc",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Group = tuple[str | None, list[dict[str, Any]]]
 """One session's events: its id (None when unknown) and its events as wire dicts."""
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a frame is built.
+
+    Building columns allocates hundreds of thousands of tuples and lists; each allocation
+    burst makes the collector walk every live object, which is millions of them when a
+    million events are loaded (3x slower without this). Nothing built here forms reference
+    cycles, so pausing loses nothing; the previous state is restored afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def without_gc(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator: run ``fn`` inside ``paused_gc()``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with paused_gc():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def as_dict(obj: Any, what: str = "event") -> dict[str, Any]:
@@ -72,8 +111,8 @@ def as_dict(obj: Any, what: str = "event") -> dict[str, Any]:
 def by_session(events: Any, session_id: str | None) -> list[Group]:
     """Split the producers' ``events`` argument into per-session groups.
 
-    ``events`` is one iterable of events, or a mapping ``{session_id: events}``. The events
-    are not converted here: ``column`` converts SDK objects the first time it meets one.
+    ``events`` is one iterable of events, or a mapping ``{session_id: events}``. Each group
+    is a new list; SDK objects in it are converted later, by ``dicts`` or ``table``.
 
     Raises:
         TypeError: If a mapping of sessions is combined with ``session_id=``, or if ``events``

@@ -68,6 +68,7 @@ def _actor(event_type: Any) -> str | None:
     return event_type.split(".", 1)[0]
 
 
+@col.without_gc
 def events_df(events: Any, *, session_id: str | None = None) -> pd.DataFrame:
     """One row per event, in log order, with common fields flattened into typed columns.
 

@@ -45,6 +45,7 @@ def _model_id(model: Any) -> str | None:
     return model if isinstance(model, str) else None
 
 
+@col.without_gc
 def model_requests_df(
     events: Any,
     *,
@@ -95,46 +96,41 @@ def model_requests_df(
         ...                      "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}},
         ... ]
         >>> row = model_requests_df(events, model="my-model", prices={"my-model": ModelPrice(1, 10, 1.25, 0.1)}).iloc[0]
-        >>> row["latency"].total_seconds(), round(row["cost_usd"], 6)
+        >>> row["latency"].total_seconds(), round(float(row["cost_usd"]), 6)
         (2.5, 0.003)
     """
-    import numpy as np
-    import pandas as pd
-
     groups = col.by_session(events, session_id)
     from_sessions = _models_of(session)
-    wanted = {_START, _END, _UPDATED}
-    sids: list[Any] = []
-    starts: list[dict[str, Any] | None] = []
-    ends: list[dict[str, Any] | None] = []
-    models: list[str | None] = []
+    roles = {_START: 0, _END: 1, _UPDATED: 2}.get
+    table: list[list[Any]] = []  # sid, request id, started, finished, is_error, 4 token counts, model
     for sid, evs in groups:
+        col.dicts(evs)
         fixed = model.get(sid) if isinstance(model, Mapping) and sid is not None else model
         fixed = fixed if isinstance(fixed, str) else None
-        current = from_sessions.get(sid, from_sessions.get(None) if len(from_sessions) == 1 else None)
-        types = col.table(evs, ("type",))[:, 0]
-        codes, uniques = pd.factorize(types)
-        keep = [k for k, t in enumerate(uniques) if t in wanted]
-        rows: dict[Any, int] = {}
-        for i in np.flatnonzero(np.isin(codes, keep)).tolist():
-            ev = evs[i]
-            event_type = types[i]
-            if event_type == _UPDATED:
+        current = from_sessions.get(sid, from_sessions.get(None))
+        rows: dict[Any, list[Any]] = {}
+        for ev in evs:  # one pass, every field read while the event is in the CPU cache
+            role = roles(ev.get("type", ""))
+            if role is None:
+                continue
+            if role == 2:
                 current = _model_id((ev.get("agent") or {}).get("model")) or current
                 continue
-            key = ev.get("id") if event_type == _START else ev.get("model_request_start_id")
+            key = ev.get("id") if role == 0 else ev.get("model_request_start_id")
             row = rows.get(key)
             if row is None:
-                rows[key] = row = len(starts)
-                sids.append(sid if sid is not None else ev.get("session_id"))
-                starts.append(None)
-                ends.append(None)
-                models.append(fixed or current)
-            if event_type == _START:
-                starts[row] = starts[row] or ev
-            else:
-                ends[row] = ends[row] or ev
-    return _frame(sids, starts, ends, models, prices)
+                own_sid = sid if sid is not None else ev.get("session_id")
+                rows[key] = row = [own_sid, key, None, None, None, None, None, None, None, fixed or current]
+                table.append(row)
+            if role == 0:
+                row[2] = row[2] or ev.get("processed_at")
+            elif row[3] is None:
+                row[3] = ev.get("processed_at")
+                row[4] = bool(ev.get("is_error", False))
+                usage = ev.get("model_usage")
+                if isinstance(usage, dict):
+                    row[5:9] = [usage.get(name) for name in _TOKENS]
+    return _frame(table, prices)
 
 
 def _models_of(session: Any) -> dict[str | None, str | None]:
@@ -152,19 +148,12 @@ def _models_of(session: Any) -> dict[str | None, str | None]:
     return out
 
 
-def _frame(
-    sids: list[Any],
-    starts: list[dict[str, Any] | None],
-    ends: list[dict[str, Any] | None],
-    models: list[str | None],
-    prices: Mapping[str, ModelPrice] | None,
-) -> pd.DataFrame:
+def _frame(table: list[list[Any]], prices: Mapping[str, ModelPrice] | None) -> pd.DataFrame:
     import numpy as np
 
-    n = len(starts)
-    started = col.timestamps([None if s is None else s.get("processed_at") for s in starts])
-    finished = col.timestamps([None if e is None else e.get("processed_at") for e in ends])
-    usage = col.tokens([None if e is None else e.get("model_usage") for e in ends], _TOKENS)
+    n = len(table)
+    sids, ids, started_at, finished_at, is_error, *counts, models = zip(*table, strict=True) if n else ((),) * 10
+    usage = np.array(counts, dtype=np.float64).reshape(4, n).T  # None -> NaN
     cache: dict[str | None, ModelPrice | None] = {}
     rates = np.full((n, 4), np.nan)
     for i, name in enumerate(models):
@@ -176,22 +165,18 @@ def _frame(
     billed = usage.copy()
     billed[:, 2:] = np.nan_to_num(billed[:, 2:])  # an end without cache counts read or wrote none
     cost = np.sum(billed * rates, axis=1) / 1_000_000  # NaN without a price or without usage
+    started = col.timestamps(started_at)
+    finished = col.timestamps(finished_at)
     columns: dict[str, Any] = {
         "session_id": col.strings(n, sids),
-        "request_id": col.strings(n, [_request_id(s, e) for s, e in zip(starts, ends, strict=True)]),
+        "request_id": col.strings(n, ids),
         "started_at": started,
         "finished_at": finished,
         "latency": finished - started,
-        "is_error": col.bools(n, [None if e is None else e.get("is_error", False) for e in ends]),
+        "is_error": col.bools(n, is_error),
     }
     for j, key in enumerate(_TOKENS):
         columns[key] = col.ints(n, usage[:, j])
     columns["model"] = col.strings(n, models)
     columns["cost_usd"] = cost.astype(np.float64)
     return col.frame(columns)
-
-
-def _request_id(start: dict[str, Any] | None, end: dict[str, Any] | None) -> Any:
-    if start is not None:
-        return start.get("id")
-    return None if end is None else end.get("model_request_start_id")

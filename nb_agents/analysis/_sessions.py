@@ -60,8 +60,9 @@ def sessions_df(sessions: Iterable[Any]) -> pd.DataFrame:
         >>> df = sessions_df([{"id": "sesn_1", "status": "idle", "environment_id": "env_1",
         ...     "agent": {"id": "agent_1", "name": "shell", "version": 2, "model": {"id": "claude-sonnet-4-6"}},
         ...     "usage": {"input_tokens": 1200, "output_tokens": 40}, "created_at": "2026-11-21T00:00:00Z"}])
-        >>> df.loc[0, ["agent_name", "agent_version", "model", "input_tokens"]].tolist()
-        ['shell', 2, 'claude-sonnet-4-6', 1200]
+        >>> row = df.iloc[0]
+        >>> row["agent_name"], int(row["agent_version"]), row["model"], int(row["input_tokens"])
+        ('shell', 2, 'claude-sonnet-4-6', 1200)
     """
     import numpy as np
 

@@ -39,6 +39,7 @@ _RESULTS = {
 _CONFIRMATION = "user.tool_confirmation"
 
 
+@col.without_gc
 def tool_calls_df(events: Any, *, session_id: str | None = None) -> pd.DataFrame:
     """One row per tool call: the use, its confirmation (if asked) and its result.
 

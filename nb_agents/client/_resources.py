@@ -138,8 +138,9 @@ class Environment:
         return cls.define(EnvironmentSpec.from_params({"name": "nb-agents-default"}), backend=backend)
 
     def __repr__(self) -> str:
-        net = self.spec.effective_networking.type
-        return f"Environment(name={self.spec.name!r}, networking={net!r}, backend={self.backend!r})"
+        net = self.spec.effective_networking
+        net_name = "none" if net.type == "limited" and not net.allowed_hosts else net.type
+        return f"Environment(name={self.spec.name!r}, networking={net_name!r}, backend={self.backend!r})"
 
 
 def _replacing(found: Any, params: Mapping[str, Any], clear: Mapping[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,8 @@ def _validated_agent_params(params: Mapping[str, Any]) -> dict[str, Any]:
     _refuse_unsupported(params)
     spec_input = {k: v for k, v in params.items() if k in ("name", "model", "description", "system", "tools")}
     spec_input.update({k: params[k] for k in ("mcp_servers", "metadata") if params.get(k) is not None})
+    if isinstance(spec_input.get("metadata"), Mapping):  # null deletes a key in an update: not a value
+        spec_input["metadata"] = {k: v for k, v in spec_input["metadata"].items() if v is not None}
     try:
         AgentSpec.from_params(spec_input)
     except SpecError as exc:
@@ -199,6 +201,8 @@ def _validated_environment(params: Mapping[str, Any]) -> None:
     if params.get("scope") not in (None, "organization"):
         raise InvalidRequestError("scope: the local runtime accepts only 'organization'")
     spec_input = {k: params[k] for k in ("name", "description", "config", "metadata") if params.get(k) is not None}
+    if isinstance(spec_input.get("metadata"), Mapping):  # null deletes a key in an update: not a value
+        spec_input["metadata"] = {k: v for k, v in spec_input["metadata"].items() if v is not None}
     try:
         EnvironmentSpec.from_params(spec_input)
     except SpecError as exc:
