@@ -64,3 +64,12 @@ def test_no_cell_fails(home: Path, path: Path) -> None:
             text = output.get("text", "")
             assert "UsageError" not in text, f"cell {index}: {text}"
             assert "Traceback" not in text, f"cell {index}: {text}"
+
+
+def test_binder_runs_the_notebooks_as_tested_here() -> None:
+    """Binder: Python 3.11, nb_agents from this repository, the process sandbox (no Docker there)."""
+    assert (REPO / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+    lines = [line.strip() for line in (REPO / "binder" / "requirements.txt").read_text().splitlines()]
+    assert "." in lines
+    env = subprocess.run(["bash", str(REPO / "binder" / "start"), "env"], capture_output=True, text=True, check=True)
+    assert "NB_AGENTS_SANDBOX=process" in env.stdout.splitlines()
