@@ -183,11 +183,12 @@ def stop_nb_agents_server(home: Path) -> None:
 
 # ---- driving a notebook in the page ------------------------------------------------------------
 
-_KERNEL_IDLE = """() => {
+# The current tab is the notebook ``path`` (if given), its cells are there, its kernel idle.
+_KERNEL_IDLE = """(path) => {
   const w = window.jupyterapp?.shell.currentWidget;
   const kernel = w?.sessionContext?.session?.kernel;
-  return !!(w?.content?.widgets?.length && kernel && kernel.status === 'idle'
-            && kernel.connectionStatus === 'connected');
+  return !!(w?.content?.widgets?.length && (!path || w.context?.path === path)
+            && kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected');
 }"""
 
 _RUN_CELL = """async (index) => {
@@ -195,17 +196,8 @@ _RUN_CELL = """async (index) => {
   const panel = app.shell.currentWidget;
   panel.content.activeCellIndex = index;
   panel.content.deselectAll();
-  return await app.commands.execute('notebook:run-cell');
-}"""
-
-_INSERT_CELL = """async ([index, source]) => {
-  const app = window.jupyterapp;
-  const panel = app.shell.currentWidget;
-  panel.content.activeCellIndex = index;
-  panel.content.deselectAll();
-  await app.commands.execute('notebook:insert-cell-below');
-  panel.content.activeCell.model.sharedModel.setSource(source);
-  return panel.content.activeCellIndex;
+  await app.commands.execute('notebook:run-cell');  // resolves once the kernel has replied
+  return panel.content.widgets[index].model.executionCount;
 }"""
 
 _OUTPUTS = """() => {
@@ -220,25 +212,27 @@ _OUTPUTS = """() => {
 
 
 def open_notebook(page: Any, lab: Lab, name: str, timeout: float = 90.0) -> None:
-    """Open ``name`` (relative to the server's root) and wait until its kernel is idle."""
-    page.goto(f"{lab.url}/lab/tree/{name}")
-    page.wait_for_function(_KERNEL_IDLE, timeout=timeout * 1000)
+    """Open ``name`` (relative to the server's root) alone, and wait until its kernel is idle.
+
+    ``?reset`` starts from an empty workspace: no tab of an earlier page is restored.
+    """
+    page.goto(f"{lab.url}/lab/tree/{name}?reset")
+    page.wait_for_function(_KERNEL_IDLE, arg=name, timeout=timeout * 1000)
 
 
 def wait_kernel_idle(page: Any, timeout: float = 60.0) -> None:
-    page.wait_for_function(_KERNEL_IDLE, timeout=timeout * 1000)
+    page.wait_for_function(_KERNEL_IDLE, arg=None, timeout=timeout * 1000)
 
 
 def run_cell(page: Any, index: int, timeout: float = 60.0) -> None:
-    """Select cell ``index`` and run it (``notebook:run-cell``); return once it has finished."""
-    page.evaluate(_RUN_CELL, index)
+    """Select cell ``index`` and run it (``notebook:run-cell``); return once it has finished.
+
+    Raises:
+        AssertionError: If the cell did not run (no execution count).
+    """
+    count = page.evaluate(_RUN_CELL, index)
+    assert isinstance(count, int), f"cell {index} did not run (execution count {count!r})"
     wait_kernel_idle(page, timeout)
-
-
-def insert_cell(page: Any, after: int, source: str) -> int:
-    """Insert a code cell with ``source`` below cell ``after``; returns its index."""
-    index: int = page.evaluate(_INSERT_CELL, [after, source])
-    return index
 
 
 def clear_outputs(page: Any) -> None:

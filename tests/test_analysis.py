@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import math
+import random
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -351,6 +352,24 @@ def test_events_df_queued_event_odd_timestamps_and_carried_session_id() -> None:
     assert df["actor"].tolist() == ["user", "session", "agent", "some"]
 
 
+def test_fast_timestamp_parser_agrees_with_pandas() -> None:
+    from nb_agents.analysis._columns import epoch_us
+
+    rng = random.Random(5)
+    stamps: list[Any] = [
+        (datetime(1990, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=rng.randrange(2 * 10**15))).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"
+        )
+        for _ in range(5000)
+    ]
+    stamps += ["2028-02-29T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z", "2026-11-21T10:00:00.5+01:00", None]
+    stamps += ["2026-11-21T09:00:00Z", datetime(2026, 1, 1, tzinfo=timezone.utc), "2026-11-21T09:00:02.123456789Z"]
+    expected = pd.to_datetime(stamps, format="ISO8601", utc=True).as_unit("us").asi8
+    assert (epoch_us(stamps) == expected).all()
+    junk = ["2027-02-29T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z", "2026-11-21T24:00:00.000000Z", "späť", 7]
+    assert pd.isna(pd.to_datetime(epoch_us(junk).view("M8[us]"))).all()
+
+
 def test_events_df_accepts_sdk_objects() -> None:
     events = coding_session()
     objects = [validate_event(e) for e in events]
@@ -584,6 +603,8 @@ def test_timeline_frame() -> None:
     assert bars["start"].is_monotonic_increasing
     categories = bars.groupby("category").size().to_dict()
     assert categories == {"model request": 7, "tool call": 3, "error": 3, "running": 2}
+    flying = bars[(bars["session_id"] == "sesn_b") & (bars["category"] == "running")].iloc[0]
+    assert flying["detail"] == "no usage yet" and flying["duration"] == pd.Timedelta(0)
     running = bars[bars["category"] == "running"]
     assert running.set_index("session_id")["finish"].to_dict() == {"sesn_a": at(21.6), "sesn_b": at(1.0)}
 
@@ -594,6 +615,7 @@ def test_timeline_figure() -> None:
     assert figure.layout.title.text == "demo"
     assert {trace.name for trace in figure.data} == {"model request", "tool call", "error", "running"}
     assert sum(len(trace.x) for trace in figure.data) == 13
+    assert "est. $" in figure.to_json()  # serialisable, with the cost in the hover text
 
 
 def test_timeline_without_plotly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,6 +153,25 @@ def test_always_ask_allow_and_deny(tmp_path: Path) -> None:
         assert_conforms(srv, session.id)
 
 
+def test_interrupt_while_waiting_for_approval(tmp_path: Path) -> None:
+    script = [tool_use_response([("bash", {"command": "echo never"})]), text_response("new topic")]
+    with FakeModelServer(script) as model, local_server(tmp_path, model.base_url) as srv:
+        client = srv.client()
+        agent_id, env_id = _ask_agent(client)
+        session = client.beta.sessions.create(agent=agent_id, environment_id=env_id)
+        seen = run_until_idle(client, session.id, [user_message("echo")])
+        assert seen[-1].stop_reason.type == "requires_action"
+        use_id = seen[-1].stop_reason.event_ids[0]
+        seen = run_until_idle(client, session.id, [{"type": "user.interrupt"}])
+        result = next(e for e in seen if e.type == "agent.tool_result")
+        assert result.tool_use_id == use_id and result.is_error and "Interrupted" in result.content[0].text
+        assert seen[-1].stop_reason.type == "end_turn"  # no stale requires_action left
+        seen = run_until_idle(client, session.id, [user_message("something else")])
+        assert [e.content[0].text for e in seen if e.type == "agent.message"] == ["new topic"]
+        assert len(model.requests) == 2
+        assert_conforms(srv, session.id)
+
+
 def test_custom_tool(tmp_path: Path) -> None:
     custom = {
         "type": "custom",

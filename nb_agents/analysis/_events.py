@@ -117,107 +117,130 @@ def events_df(events: Any, *, session_id: str | None = None) -> pd.DataFrame:
         'datetime64[us, UTC]'
     """
     import numpy as np
-    import pandas as pd
 
     groups = col.by_session(events, session_id)
     evs = groups[0][1] if len(groups) == 1 else [e for _, group in groups for e in group]
     n = len(evs)
-    frames = [_chunk(evs[start : start + CHUNK]) for start in range(0, n, CHUNK)] or [_chunk([])]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    acc = _Columns()
+    for start in range(0, n, CHUNK):
+        acc.add(evs[start : start + CHUNK], start)
     counts = [len(group) for _, group in groups]
+    raw = np.concatenate([np.zeros(0, dtype=object), *acc.raw])
     carried: list[Any] | None = None
     if len(groups) == 1 and groups[0][0] is None:
-        carried = [e.get("session_id") for e in frame["raw"]]
+        carried = [e.get("session_id") for e in raw]
         if not any(carried):
             carried = None
     if len(groups) == 1:
         seq = np.arange(n, dtype=np.int64)
     else:
-        seq = np.concatenate([np.arange(c, dtype=np.int64) for c in counts] or [np.zeros(0, dtype=np.int64)])
-    frame.insert(0, "seq", seq)
-    frame.insert(0, "session_id", col.session_strings(groups, counts, carried))
-    return frame
+        seq = np.concatenate([np.zeros(0, dtype=np.int64), *(np.arange(c, dtype=np.int64) for c in counts)])
+    columns = {"session_id": col.session_strings(groups, counts, carried), "seq": seq, **acc.columns(n)}
+    columns["raw"] = raw
+    return col.frame(columns)
 
 
-CHUNK = 32768
-"""Events per block: each block's events are revisited while they are still in the CPU caches."""
+CHUNK = 8192
+"""Events per block: a block's events are read field by field while they are still in the CPU caches."""
 
 
-def _chunk(evs: list[Any]) -> pd.DataFrame:
-    """Every column but ``session_id`` and ``seq`` for one block of events."""
-    import numpy as np
-    import pandas as pd
+class _Columns:
+    """Accumulates the columns of ``events_df``, one block of events at a time."""
 
-    n = len(evs)
-    base = col.table(evs, ("type", "id", "processed_at"))  # also converts SDK objects in evs
-    codes, uniques = pd.factorize(base[:, 0])
-    kinds = [str(t) for t in uniques]
-    parts: dict[str, tuple[list[Any], list[Any]]] = {}
+    def __init__(self) -> None:
+        self.types: dict[Any, int] = {}  # event type -> code, in order of first appearance
+        self.codes: list[Any] = []
+        self.ids: list[Any] = []
+        self.times: list[Any] = []
+        self.raw: list[Any] = []
+        self.sparse: dict[str, tuple[list[Any], list[Any]]] = {}
 
-    def put(column: str, rows: Any, values: Any) -> None:
-        entry = parts.setdefault(column, ([], []))
+    def put(self, column: str, rows: Any, values: Any) -> None:
+        entry = self.sparse.setdefault(column, ([], []))
         entry[0].append(rows)
         entry[1].append(values)
 
-    for code, event_type in enumerate(kinds):
-        kind = _KINDS.get(event_type)
-        if kind is None:
-            continue
-        rows = np.flatnonzero(codes == code)
-        sub = list(map(evs.__getitem__, rows.tolist()))
-        if kind == _SPAN_END:
-            fields = col.table(sub, ("is_error", "model_usage"))
-            put("is_error", rows, fields[:, 0])
-            usage = col.tokens(fields[:, 1].tolist(), _TOKENS)
-            for j, key in enumerate(_TOKENS):
-                put(key, rows, usage[:, j])
-        elif kind == _RESULT:
-            fields = col.table(sub, (_RESULT_KEYS[event_type], "content", "is_error"))
-            put("tool_use_id", rows, fields[:, 0])
-            put("text", rows, col.texts(fields[:, 1].tolist()))
-            put("is_error", rows, fields[:, 2])
-        elif kind == _USE:
-            put("tool_name", rows, col.table(sub, ("name",))[:, 0])
-            put("tool_use_id", rows, base[rows, 1])
-        elif kind == _TEXT:
-            put("text", rows, col.texts(col.table(sub, ("content",))[:, 0].tolist()))
-        elif kind == _IDLE:
-            put("stop_reason", rows, [_field(x, "type") for x in col.table(sub, ("stop_reason",))[:, 0]])
-        elif kind == _ERROR:
-            errors = col.table(sub, ("error",))[:, 0]
-            put("error_type", rows, [_field(x, "type") for x in errors])
-            put("retry_status", rows, [_field(_field(x, "retry_status"), "type") for x in errors])
-            put("text", rows, [_field(x, "message") for x in errors])
-        else:  # _CONFIRM
-            fields = col.table(sub, ("tool_use_id", "deny_message"))
-            put("tool_use_id", rows, fields[:, 0])
-            put("text", rows, fields[:, 1])
+    def add(self, evs: list[Any], offset: int) -> None:
+        """Read one block of events (``offset``: the row of its first event)."""
+        import numpy as np
+        import pandas as pd
 
-    def sparse(build: Any, column: str) -> Any:
-        rows, chunks = parts.get(column, ([], []))
-        if build is col.ints:
-            values: Any = np.concatenate([np.zeros(0), *chunks])
-        else:
-            values = np.concatenate([np.zeros(0, dtype=object), *(np.asarray(c, dtype=object) for c in chunks)])
-        return build(n, values, np.concatenate([np.zeros(0, dtype=np.intp), *rows]))
+        base = col.table(evs, ("type", "id", "processed_at"))  # also converts SDK objects in evs
+        codes, uniques = pd.factorize(base[:, 0])
+        kinds = [str(t) for t in uniques]
+        to_global = np.array([self.types.setdefault(t, len(self.types)) for t in uniques] + [-1], dtype=np.intp)
+        self.codes.append(to_global[codes])  # code -1 (no type) picks the trailing -1
+        self.ids.append(base[:, 1])
+        self.times.append(col.epoch_us(base[:, 2]))
+        self.raw.append(col.objects(evs))
+        put = self.put
+        for code, event_type in enumerate(kinds):
+            kind = _KINDS.get(event_type)
+            if kind is None:
+                continue
+            local = np.flatnonzero(codes == code)
+            sub = list(map(evs.__getitem__, local.tolist()))
+            rows = local + offset
+            if kind == _SPAN_END:
+                fields = col.table(sub, ("is_error", "model_usage"))
+                put("is_error", rows, fields[:, 0])
+                usage = col.tokens(fields[:, 1].tolist(), _TOKENS)
+                for j, key in enumerate(_TOKENS):
+                    put(key, rows, usage[:, j])
+            elif kind == _RESULT:
+                fields = col.table(sub, (_RESULT_KEYS[event_type], "content", "is_error"))
+                put("tool_use_id", rows, fields[:, 0])
+                put("text", rows, col.texts(fields[:, 1].tolist()))
+                put("is_error", rows, fields[:, 2])
+            elif kind == _USE:
+                put("tool_name", rows, col.table(sub, ("name",))[:, 0])
+                put("tool_use_id", rows, base[local, 1])
+            elif kind == _TEXT:
+                put("text", rows, col.texts(col.table(sub, ("content",))[:, 0].tolist()))
+            elif kind == _IDLE:
+                put("stop_reason", rows, [_field(x, "type") for x in col.table(sub, ("stop_reason",))[:, 0]])
+            elif kind == _ERROR:
+                errors = col.table(sub, ("error",))[:, 0]
+                put("error_type", rows, [_field(x, "type") for x in errors])
+                put("retry_status", rows, [_field(_field(x, "retry_status"), "type") for x in errors])
+                put("text", rows, [_field(x, "message") for x in errors])
+            else:  # _CONFIRM
+                fields = col.table(sub, ("tool_use_id", "deny_message"))
+                put("tool_use_id", rows, fields[:, 0])
+                put("text", rows, fields[:, 1])
 
-    columns: dict[str, Any] = {
-        "id": col.strings(n, base[:, 1]),
-        "type": col.strings(len(kinds), list(uniques)).take(codes, allow_fill=True),
-        "processed_at": col.timestamps(base[:, 2]),
-        "actor": col.strings(len(kinds), [_actor(t) for t in kinds]).take(codes, allow_fill=True),
-        "text": sparse(col.strings, "text"),
-        "tool_name": sparse(col.strings, "tool_name"),
-        "tool_use_id": sparse(col.strings, "tool_use_id"),
-        "is_error": sparse(col.bools, "is_error"),
-        "stop_reason": sparse(col.strings, "stop_reason"),
-        "error_type": sparse(col.strings, "error_type"),
-        "retry_status": sparse(col.strings, "retry_status"),
-    }
-    for key in _TOKENS:
-        columns[key] = sparse(col.ints, key)
-    columns["raw"] = col.objects(evs)
-    return col.frame(columns)
+    def columns(self, n: int) -> dict[str, Any]:
+        """Every column but ``session_id``, ``seq`` and ``raw``, each ``n`` rows long."""
+        import numpy as np
+        import pandas as pd
+
+        def sparse(build: Any, column: str) -> Any:
+            rows, chunks = self.sparse.get(column, ([], []))
+            if build is col.ints:
+                values: Any = np.concatenate([np.zeros(0), *chunks])
+            else:
+                values = np.concatenate([np.zeros(0, dtype=object), *(np.asarray(c, dtype=object) for c in chunks)])
+            return build(n, values, np.concatenate([np.zeros(0, dtype=np.intp), *rows]))
+
+        kinds = list(self.types)
+        codes = np.concatenate([np.zeros(0, dtype=np.intp), *self.codes])
+        times = np.concatenate([np.zeros(0, dtype=np.int64), *self.times]).view("M8[us]")
+        columns: dict[str, Any] = {
+            "id": col.strings(n, np.concatenate([np.zeros(0, dtype=object), *self.ids])),
+            "type": col.strings(len(kinds), kinds).take(codes, allow_fill=True),
+            "processed_at": pd.DatetimeIndex(times).tz_localize("UTC").as_unit("us").array,
+            "actor": col.strings(len(kinds), [_actor(t) for t in kinds]).take(codes, allow_fill=True),
+            "text": sparse(col.strings, "text"),
+            "tool_name": sparse(col.strings, "tool_name"),
+            "tool_use_id": sparse(col.strings, "tool_use_id"),
+            "is_error": sparse(col.bools, "is_error"),
+            "stop_reason": sparse(col.strings, "stop_reason"),
+            "error_type": sparse(col.strings, "error_type"),
+            "retry_status": sparse(col.strings, "retry_status"),
+        }
+        for key in _TOKENS:
+            columns[key] = sparse(col.ints, key)
+        return columns
 
 
 def _field(obj: Any, key: str) -> Any:

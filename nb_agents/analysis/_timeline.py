@@ -67,8 +67,8 @@ def timeline_frame(
             "start": requests["started_at"],
             "finish": requests["finished_at"],
             "detail": [
-                f"in {i} · out {o} · cache read {r} · ${c:.4f}"
-                for i, o, r, c in zip(
+                _request_detail(*values)
+                for values in zip(
                     requests["input_tokens"],
                     requests["output_tokens"],
                     requests["cache_read_input_tokens"],
@@ -102,6 +102,15 @@ def timeline_frame(
     bars["duration"] = bars["finish"] - bars["start"]
     columns = ["session_id", "row", "label", "category", "start", "finish", "duration", "detail"]
     return bars.sort_values("start", kind="stable")[columns].reset_index(drop=True)
+
+
+def _request_detail(tokens_in: Any, tokens_out: Any, cache_read: Any, cost: float) -> str:
+    import pandas as pd
+
+    if pd.isna(tokens_in):
+        return "no usage yet"
+    text = f"in {tokens_in} · out {tokens_out} · cache read {cache_read}"
+    return text + ("" if pd.isna(cost) else f" · est. ${cost:.4f}")
 
 
 def _category(is_error: Any, finished: Any, done: str) -> Any:

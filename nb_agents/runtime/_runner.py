@@ -208,13 +208,15 @@ class SessionRunner:
         return last is not None and last[2] in _USER_SIDE
 
     def _settle_interrupt(self) -> None:
-        for use in unanswered_tool_uses(self._events()):
+        """Answer every open tool call as interrupted and go idle (a fresh idle if anything changed)."""
+        pending = unanswered_tool_uses(self._events())
+        for use in pending:
             if use["type"] == "agent.tool_use":
                 self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True)
             else:
                 self._emit_custom_cancel(use)
         self._last_required = ()
-        if self.rt.session_status(self.session_id) != "idle" or self.inbox:
+        if pending or self.rt.session_status(self.session_id) != "idle":
             self._set_idle({"type": "end_turn"})
 
     def _emit_custom_cancel(self, use: Mapping[str, Any]) -> None:

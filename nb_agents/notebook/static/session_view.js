@@ -553,6 +553,7 @@ class View {
     this.titleEl.textContent = info.title || "untitled session";
     this.idEl.textContent = info.id || "";
     this.modelEl.textContent = info.model || "";
+    this.modelEl.title = info.model || "";
     const u = info.usage || {};
     let usage = `${fmtInt(u.input_tokens)} in · ${fmtInt(u.output_tokens)} out`;
     if (u.cache_read_input_tokens) usage += ` · ${fmtInt(u.cache_read_input_tokens)} cached`;
@@ -601,7 +602,7 @@ class View {
       }
       case "interrupt":
         meta("nbav-warn");
-        body.textContent = "⏹ interrupt";
+        body.textContent = "■ interrupt"; // U+25A0; ⏹ (U+23F9) is missing from common fonts such as DejaVu
         break;
       case "status":
         meta(r.x === "requires_action" ? "nbav-warn" : null);
