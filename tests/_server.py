@@ -48,7 +48,7 @@ class LocalServer:
         env.update(NB_AGENTS_HOME=str(self.state_dir), ANTHROPIC_API_KEY="sk-test-model-key", **self.extra_env)
         if self.model_url:
             env["ANTHROPIC_BASE_URL"] = self.model_url
-        log = open(self.state_dir / "server.log", "ab")
+        self._log = open(self.state_dir / "server.log", "ab")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -62,7 +62,7 @@ class LocalServer:
                 *self.args,
             ],
             env=env,
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
@@ -70,8 +70,12 @@ class LocalServer:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{self.log()}")
             time.sleep(0.02)
-        self.url = json.loads(info.read_text())["url"]
-        self.key = self.extra_env.get("NB_AGENTS_API_KEY") or (self.state_dir / "api_key").read_text().strip()
+        try:
+            self.url = json.loads(info.read_text())["url"]
+            self.key = self.extra_env.get("NB_AGENTS_API_KEY") or (self.state_dir / "api_key").read_text().strip()
+        except Exception:
+            self.stop()  # never leave a server behind
+            raise
         return self
 
     def log(self) -> str:
@@ -94,6 +98,9 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
 
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"x-api-key": self.key, **kwargs.pop("headers", {})}

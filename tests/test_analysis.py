@@ -353,7 +353,7 @@ def test_events_df_queued_event_odd_timestamps_and_carried_session_id() -> None:
 
 
 def test_fast_timestamp_parser_agrees_with_pandas() -> None:
-    from nb_agents.analysis._columns import epoch_us
+    from nb_agents.analysis._times import epoch_us
 
     rng = random.Random(5)
     stamps: list[Any] = [
@@ -436,6 +436,8 @@ def test_tool_calls_ignore_duplicates_and_orphans() -> None:
     orphan = {"type": "agent.tool_result", "id": "sevt_x", "tool_use_id": "sevt_gone", "processed_at": None}
     df = tool_calls_df([*events[:5], echo, orphan, *events[5:]])
     assert len(df) == 6 and df["tool_use_id"].is_unique
+    queued = [{**e, "processed_at": None} for e in events if e["type"].startswith("user.")]  # stream echoes
+    pd.testing.assert_frame_equal(tool_calls_df(queued + events), tool_calls_df(events))
 
 
 # ---- model_requests_df and prices ------------------------------------------------------------
@@ -633,7 +635,17 @@ def test_public_names_and_docs() -> None:
     assert pkg.__all__ == sorted(pkg.__all__)
     public = {name for name in vars(pkg) if not name.startswith("_") and name != "annotations"}
     assert public == set(pkg.__all__)
-    for module in (pkg._columns, pkg._events, pkg._prices, pkg._requests, pkg._sessions, pkg._timeline, pkg._tools):
+    modules = (
+        pkg._columns,
+        pkg._events,
+        pkg._prices,
+        pkg._requests,
+        pkg._sessions,
+        pkg._timeline,
+        pkg._times,
+        pkg._tools,
+    )
+    for module in modules:
         failures, _ = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert failures == 0, module.__name__
 
@@ -659,7 +671,11 @@ def test_real_session_log(tmp_path: Path) -> None:
         run_until_idle(client, session.id, [user_message("say hello")])
         events = raw_events(srv, session.id)
         wire_session = srv.raw("GET", f"/v1/sessions/{session.id}").json()
-        validate_object(type(client.beta.sessions.retrieve(session.id)), wire_session)
+        sdk_session = client.beta.sessions.retrieve(session.id)
+        validate_object(type(sdk_session), wire_session)
+        sdk_events = list(client.beta.sessions.events.list(session.id, limit=3))  # SDK objects, 3 per page
+    pd.testing.assert_frame_equal(tool_calls_df(sdk_events), tool_calls_df(events))
+    pd.testing.assert_frame_equal(sessions_df([sdk_session]), sessions_df([wire_session]))
 
     calls = tool_calls_df(events, session_id=session.id)
     assert_schema(calls, TOOL_DTYPES)

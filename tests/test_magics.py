@@ -53,15 +53,16 @@ def test_define_start_and_follow(kernel: Kernel, tmp_path: Path) -> None:
     assert "version=1" in again.text
     env = kernel.run("%%environment box\nnetworking: none\n")
     assert "Environment(name='box'" in env.text
-    started = kernel.run("%%session analyst --env box --as run --title first\nSay hello")
+    started = kernel.run('%%session analyst --env box --as run --title "first run"\nSay hello')
     assert started.status == "ok", started.text
     # the cell returned at once; the session runs in the background
     waited = kernel.run("print(run.wait(timeout=30)); print(run.status)")
     assert "{'type': 'end_turn'}" in waited.text and "idle" in waited.text
     events = kernel.run("print([e['type'] for e in run.events if e['type'].startswith('agent.')])")
     assert "['agent.tool_use', 'agent.tool_result', 'agent.message']" in events.text
+    assert kernel.run("print(run.title)").text.strip() == "first run"
     listing = kernel.run("%sessions")
-    assert "first" in listing.text
+    assert "first run" in listing.text
     agents = kernel.run("%agents")
     assert "analyst" in agents.text
 

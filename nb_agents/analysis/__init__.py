@@ -6,14 +6,15 @@ at once, and returns one tidy DataFrame whose columns and dtypes do not depend o
 (an empty input gives an empty frame with the same columns):
 
 ```python
-from nb_agents.analysis import events_df, model_requests_df, tool_calls_df
+from nb_agents.analysis import events_df, model_requests_df, sessions_df, timeline, tool_calls_df
 
-events = [e.to_dict() for e in client.beta.sessions.events.list(session_id)]
+events = list(client.beta.sessions.events.list(session_id, limit=1000))  # SDK objects or wire dicts
 events_df(events, session_id=session_id)          # one row per event
 tool_calls_df(events, session_id=session_id)      # one row per tool call: use + confirmation + result
 model_requests_df(events, session_id=session_id, model="claude-sonnet-4-6")  # latency, tokens, cost
 sessions_df(client.beta.sessions.list())          # one row per session
-timeline(events, session_id=session_id)           # plotly figure (needs plotly)
+timeline(events, session_id=session_id)           # a plotly figure (needs plotly)
+events_df({sid: events_of[sid] for sid in ids})   # many sessions: one frame, a session_id column
 ```
 
 Dtypes, the same on pandas 2 and 3:
@@ -27,7 +28,9 @@ Dtypes, the same on pandas 2 and 3:
   (NaN when unknown); ``raw``, ``input``: ``object`` (dicts).
 
 Concatenating frames of several sessions (``pd.concat``) keeps the dtypes; every frame has a
-``session_id`` column. Costs are estimates from ``PRICES``; see there.
+``session_id`` column. Costs are estimates from ``PRICES`` (list prices as of
+``PRICES_AS_OF``, overridable with ``prices=``); ``price_for`` and ``estimate_cost`` give the
+same figures for one model or one usage record. ``timeline_frame`` is the timeline's data.
 
 pandas, numpy and plotly are imported inside the functions, so ``import nb_agents`` stays light.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nb_agents.analysis import _columns as col
+from nb_agents.analysis._times import epoch_us
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,7 +172,7 @@ class _Columns:
         to_global = np.array([self.types.setdefault(t, len(self.types)) for t in uniques] + [-1], dtype=np.intp)
         self.codes.append(to_global[codes])  # code -1 (no type) picks the trailing -1
         self.ids.append(base[:, 1])
-        self.times.append(col.epoch_us(base[:, 2]))
+        self.times.append(epoch_us(base[:, 2]))
         self.raw.append(col.objects(evs))
         put = self.put
         for code, event_type in enumerate(kinds):

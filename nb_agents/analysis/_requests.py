@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb_agents.analysis import _columns as col
 from nb_agents.analysis._prices import ModelPrice, price_for
+from nb_agents.analysis._times import timestamps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,8 +166,8 @@ def _frame(table: list[list[Any]], prices: Mapping[str, ModelPrice] | None) -> p
     billed = usage.copy()
     billed[:, 2:] = np.nan_to_num(billed[:, 2:])  # an end without cache counts read or wrote none
     cost = np.sum(billed * rates, axis=1) / 1_000_000  # NaN without a price or without usage
-    started = col.timestamps(started_at)
-    finished = col.timestamps(finished_at)
+    started = timestamps(started_at)
+    finished = timestamps(finished_at)
     columns: dict[str, Any] = {
         "session_id": col.strings(n, sids),
         "request_id": col.strings(n, ids),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb_agents.analysis import _columns as col
 from nb_agents.analysis._requests import session_model
+from nb_agents.analysis._times import timestamps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,9 +96,9 @@ def sessions_df(sessions: Iterable[Any]) -> pd.DataFrame:
         "agent_version": col.ints(n, np.array([_number(a.get("version")) for a in agents], dtype=np.float64)),
         "model": col.strings(n, [session_model(w) for w in wires]),
         "environment_id": strings("environment_id"),
-        "created_at": col.timestamps([w.get("created_at") for w in wires]),
-        "updated_at": col.timestamps([w.get("updated_at") for w in wires]),
-        "archived_at": col.timestamps([w.get("archived_at") for w in wires]),
+        "created_at": timestamps([w.get("created_at") for w in wires]),
+        "updated_at": timestamps([w.get("updated_at") for w in wires]),
+        "archived_at": timestamps([w.get("archived_at") for w in wires]),
         "input_tokens": col.ints(n, counts[:, 0]),
         "output_tokens": col.ints(n, counts[:, 1]),
         "cache_read_input_tokens": col.ints(n, counts[:, 2]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nb_agents.analysis import _columns as col
+from nb_agents.analysis._times import timestamps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,8 +50,9 @@ def tool_calls_df(events: Any, *, session_id: str | None = None) -> pd.DataFrame
     ``agent.mcp_tool_use`` with ``agent.mcp_tool_result`` by ``mcp_tool_use_id``. A
     ``user.tool_confirmation`` is matched by its ``tool_use_id``. Calls without a result yet
     (running, waiting for approval or for a custom tool answer) are kept, with NaT/NA in the
-    result columns. Results whose use is not in ``events`` are left out. If an event id occurs
-    twice (a stream echo), its first occurrence counts.
+    result columns. Results whose use is not in ``events`` are left out. If a use occurs twice,
+    its first occurrence counts; a client event that a stream echoed twice (first queued, with
+    ``processed_at`` null, then processed) counts with its processed copy.
 
     Columns (in this order):
 
@@ -124,12 +126,12 @@ def tool_calls_df(events: Any, *, session_id: str | None = None) -> pd.DataFrame
                     )
             elif role == 1:
                 ref = ev.get(_RESULTS[event_type])
-                if ref not in answers:
+                if ref not in answers or answers[ref][0] is None:  # a processed echo beats a queued one
                     text = col.join_text(ev.get("content"))
                     answers[ref] = (ev.get("processed_at"), bool(ev.get("is_error", False)), text or "")
             else:
                 ref = ev.get("tool_use_id")
-                if ref not in confirmed:
+                if ref not in confirmed or confirmed[ref][1] is None:
                     confirmed[ref] = (ev.get("result"), ev.get("processed_at"))
         for use in group_uses:
             uses.append(use)
@@ -147,8 +149,8 @@ def _frame(
     sids, ids, names, kinds, inputs, permissions, started_at = zip(*uses, strict=True) if n else ((),) * 7
     answers, confirmed_at = zip(*confirmations, strict=True) if n else ((),) * 2
     finished_at, is_error, outputs = zip(*results, strict=True) if n else ((),) * 3
-    started = col.timestamps(started_at)
-    finished = col.timestamps(finished_at)
+    started = timestamps(started_at)
+    finished = timestamps(finished_at)
     columns: dict[str, Any] = {
         "session_id": col.strings(n, sids),
         "tool_use_id": col.strings(n, ids),
@@ -158,7 +160,7 @@ def _frame(
         "permission": col.strings(n, permissions),
         "confirmation": col.strings(n, answers),
         "started_at": started,
-        "confirmed_at": col.timestamps(confirmed_at),
+        "confirmed_at": timestamps(confirmed_at),
         "finished_at": finished,
         "duration": finished - started,
         "is_error": col.bools(n, is_error),

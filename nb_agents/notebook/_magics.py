@@ -50,6 +50,13 @@ def _check_backend(value: str | None) -> str | None:
     return value
 
 
+def _unquoted(value: str | None) -> str | None:
+    """IPython's argument splitter keeps the quotes of a quoted argument (``--title "a b"``)."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
 def _identifier(name: str, what: str) -> str:
     if not name.isidentifier():
         raise UsageError(f"{what} name {name!r} must be a Python identifier (it becomes a variable)")
@@ -128,7 +135,7 @@ class NbAgentsMagics(Magics):
                 agent = Agent.define(agent.spec, backend=backend)
             if env is not None and env.backend != backend:
                 env = Environment.define(env.spec, backend=backend)
-            session = Session.start(agent, cell.strip() or None, environment=env, title=args.title)
+            session = Session.start(agent, cell.strip() or None, environment=env, title=_unquoted(args.title))
         self._ns[var] = session
         display(session.view())
 

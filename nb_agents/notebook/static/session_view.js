@@ -44,7 +44,12 @@ function inputSummary(input) {
   }
   return clip(JSON.stringify(input), 100);
 }
-const inputText = (input) => (typeof input === "string" ? input : JSON.stringify(input, null, 2));
+// A bash command reads best as the script it is; other inputs as indented JSON.
+const inputText = (input) => {
+  if (typeof input === "string") return input;
+  if (input && typeof input.command === "string" && Object.keys(input).length === 1) return input.command;
+  return JSON.stringify(input, null, 2);
+};
 const toolName = (r) => (r ? (r.srv ? `${r.srv}/${r.name}` : r.name || "tool") : "tool");
 
 // ---- the model-level state ---------------------------------------------------------------------
