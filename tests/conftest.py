@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,30 @@ def base_image(docker_client: Any) -> str:
     if missing:
         pytest.fail(f"the sandbox image {name} is not built: run scripts/provision-docker", pytrace=False)
     return name
+
+
+def stop_background_server(home: Path) -> None:
+    """SIGTERM the ``nb-agents serve`` recorded in ``home/server.json``, if one is."""
+    info = home / "server.json"
+    if info.exists():
+        try:
+            os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
+        except (ProcessLookupError, ValueError, KeyError):
+            pass
+
+
+@pytest.fixture()
+def runtime_home(nb_agents_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``NB_AGENTS_HOME`` for tests whose code starts the background local server.
+
+    No ``ANTHROPIC_*`` variable leaks in, cached SDK clients are forgotten, and the server the
+    test started is stopped afterwards.
+    """
+    from nb_agents.client import reset_clients
+
+    for key in [k for k in os.environ if k.startswith("ANTHROPIC_")]:
+        monkeypatch.delenv(key)
+    reset_clients()
+    yield nb_agents_home
+    reset_clients()
+    stop_background_server(nb_agents_home)

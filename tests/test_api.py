@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,25 +24,7 @@ def bash_then_text(command: str, text: str) -> tuple[object, object]:
     return use, {"content": text}
 
 
-@pytest.fixture()
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh state directory whose background server is stopped afterwards."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("NB_AGENTS_HOME", str(home))
-    for key in [k for k in os.environ if k.startswith("ANTHROPIC_")]:
-        monkeypatch.delenv(key)
-    reset_clients()
-    yield home
-    reset_clients()
-    info = home / "server.json"
-    if info.exists():
-        try:
-            os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
-def test_define_is_idempotent_and_versions_changes(home: Path) -> None:
+def test_define_is_idempotent_and_versions_changes(runtime_home: Path) -> None:
     spec = "name: analyst\nmodel: claude-sonnet-4-6\nsystem: v1\ntools: [bash, read]\n"
     first = nba.Agent.define(spec)
     again = nba.Agent.define(spec)
@@ -63,7 +44,7 @@ def test_define_is_idempotent_and_versions_changes(home: Path) -> None:
         nba.Agent.define("name: x\nmodle: m\n")
 
 
-def test_environment_define_and_default(home: Path) -> None:
+def test_environment_define_and_default(runtime_home: Path) -> None:
     env = nba.Environment.define("name: data\nnetworking: none\nlocal: {memory: 512m}\n")
     assert nba.Environment.define("name: data\nnetworking: none\nlocal: {memory: 512m}\n").id == env.id
     stored = nba.client.client_for("local").beta.environments.retrieve(env.id)
@@ -76,7 +57,7 @@ def test_environment_define_and_default(home: Path) -> None:
     assert repr(plain) == "Environment(name='data', networking='unrestricted', backend='local')"
 
 
-def test_session_runs_and_is_followed_live(home: Path, tmp_path: Path) -> None:
+def test_session_runs_and_is_followed_live(runtime_home: Path, tmp_path: Path) -> None:
     model = write_replay(tmp_path / "r.jsonl", *bash_then_text("echo live", "Saw it."))
     agent = nba.Agent.define({"name": "runner", "model": model, "tools": ["bash"]})
     seen: list[str] = []
@@ -95,7 +76,7 @@ def test_session_runs_and_is_followed_live(home: Path, tmp_path: Path) -> None:
     session.close()
 
 
-def test_confirm_interrupt_and_attach(home: Path, tmp_path: Path) -> None:
+def test_confirm_interrupt_and_attach(runtime_home: Path, tmp_path: Path) -> None:
     model = write_replay(
         tmp_path / "r.jsonl",
         *bash_then_text("echo approved", "ok"),
@@ -126,7 +107,7 @@ def test_confirm_interrupt_and_attach(home: Path, tmp_path: Path) -> None:
     other.close()
 
 
-def test_interrupt_while_idle_does_not_hang_wait(home: Path, tmp_path: Path) -> None:
+def test_interrupt_while_idle_does_not_hang_wait(runtime_home: Path, tmp_path: Path) -> None:
     agent = nba.Agent.define({"name": "idle", "model": write_replay(tmp_path / "r.jsonl", {"content": "hi"})})
     session = nba.Session.start(agent)
     session.interrupt()
@@ -134,7 +115,7 @@ def test_interrupt_while_idle_does_not_hang_wait(home: Path, tmp_path: Path) -> 
     session.close()
 
 
-def test_sessions_df_lists_sessions(home: Path, tmp_path: Path) -> None:
+def test_sessions_df_lists_sessions(runtime_home: Path, tmp_path: Path) -> None:
     pytest.importorskip("nb_agents.analysis")
     agent = nba.Agent.define({"name": "lister", "model": write_replay(tmp_path / "r.jsonl", {"content": "hi"})})
     ids = [nba.Session.start(agent, title=f"s{i}").id for i in range(3)]
@@ -142,7 +123,7 @@ def test_sessions_df_lists_sessions(home: Path, tmp_path: Path) -> None:
     assert list(frame["id"][:3]) == ids[::-1]
 
 
-def test_hosted_backend_against_a_stand_in(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hosted_backend_against_a_stand_in(runtime_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(PrerequisiteError, match="ANTHROPIC_API_KEY"):
         nba.Agent.define("name: a\nmodel: claude-sonnet-4-6\n", backend="hosted")
     stand_in = local_runtime(tmp_path / "hosted-home")  # the local server plays the hosted API

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,20 +12,8 @@ from tests._kernel import Kernel
 
 
 @pytest.fixture()
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "home"
-    yield home
-    info = home / "server.json"
-    if info.exists():
-        try:
-            os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
-@pytest.fixture()
-def kernel(home: Path) -> Iterator[Kernel]:
-    k = Kernel({"NB_AGENTS_HOME": str(home), "ANTHROPIC_API_KEY": ""})
+def kernel(runtime_home: Path) -> Iterator[Kernel]:
+    k = Kernel({"NB_AGENTS_HOME": str(runtime_home), "ANTHROPIC_API_KEY": ""})
     try:
         yield k
     finally:
@@ -92,7 +78,7 @@ def test_mistakes_are_usage_errors_without_traceback(kernel: Kernel, cell: str, 
     assert "UsageError: " + error["evalue"] in result.text  # what the user sees
 
 
-def test_session_outlives_its_kernel(home: Path, tmp_path: Path) -> None:
+def test_session_outlives_its_kernel(runtime_home: Path, tmp_path: Path) -> None:
     script = replay(
         tmp_path / "slow.jsonl",
         {
@@ -103,7 +89,7 @@ def test_session_outlives_its_kernel(home: Path, tmp_path: Path) -> None:
         },
         {"delay_ms": 500, "response": {"content": "Finished without the kernel."}},
     )
-    first = Kernel({"NB_AGENTS_HOME": str(home)})
+    first = Kernel({"NB_AGENTS_HOME": str(runtime_home)})
     try:
         first.run("%load_ext nb_agents")
         first.run(f"%%agent slow\nmodel: replay:{script}\ntools: [bash]\n")
@@ -112,7 +98,7 @@ def test_session_outlives_its_kernel(home: Path, tmp_path: Path) -> None:
         assert session_id.startswith("sesn_")
     finally:
         first.shutdown()  # the kernel dies mid-session
-    second = Kernel({"NB_AGENTS_HOME": str(home)})
+    second = Kernel({"NB_AGENTS_HOME": str(runtime_home)})
     try:
         second.run("%load_ext nb_agents")
         attached = second.run(f"%attach {session_id} --as again")

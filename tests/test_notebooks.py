@@ -7,12 +7,8 @@ on any error output or UsageError text.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -23,26 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
-@pytest.fixture()
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("NB_AGENTS_HOME", str(home))
-    for key in [k for k in os.environ if k.startswith("ANTHROPIC_")]:
-        monkeypatch.delenv(key)
-    yield home
-    info = home / "server.json"
-    if info.exists():
-        try:
-            os.kill(json.loads(info.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
 def test_there_are_notebooks() -> None:
     assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "analysis.ipynb"}
 
 
-def test_nbval(home: Path) -> None:
+def test_nbval(runtime_home: Path) -> None:
     args = ["--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg")]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *map(str, NOTEBOOKS)],
@@ -55,7 +36,7 @@ def test_nbval(home: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_no_cell_fails(home: Path, path: Path) -> None:
+def test_no_cell_fails(runtime_home: Path, path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(path.parent)}}).execute()
     for index, cell in enumerate(notebook.cells):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nb_agents.errors import DuplicateError, StoreError
+from nb_agents.events import now
 from nb_agents.store._schema import migrate
 
 __all__ = ["StoreBase", "dumps", "loads"]
@@ -126,6 +127,26 @@ class StoreBase:
                     conn.execute("ROLLBACK")
                 raise
             self._writes += 1
+
+    # Tables whose rows are mutable wire objects deleted by tombstone (``deleted_at``).
+    _TOMBSTONED = ("environments", "sessions")
+
+    def _live_body(self, table: str, object_id: str) -> dict[str, Any] | None:
+        """The body of a row that is not deleted, or ``None``."""
+        assert table in self._TOMBSTONED
+        with self._read() as conn:
+            row = conn.execute(f"SELECT body FROM {table} WHERE id = ? AND deleted_at IS NULL", (object_id,)).fetchone()
+        return None if row is None else loads(row[0])
+
+    def _tombstone(self, table: str, object_id: str, what: str) -> None:
+        """Mark a row deleted (once; the row stays). Raises StoreError for an unknown id."""
+        assert table in self._TOMBSTONED
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE {table} SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?", (now(), object_id)
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"no {what} {object_id}")
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nb_agents.errors import DuplicateError, StoreError
-from nb_agents.events import now, time_to_us
+from nb_agents.events import time_to_us
 from nb_agents.store._base import StoreBase, dumps, loads
 from nb_agents.store._paging import keyset_page
 
@@ -178,11 +178,7 @@ class EnvironmentsMixin(StoreBase):
 
     def get_environment(self, env_id: str) -> dict[str, Any] | None:
         """An environment, or ``None`` if unknown or deleted."""
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT body FROM environments WHERE id = ? AND deleted_at IS NULL", (env_id,)
-            ).fetchone()
-        return None if row is None else loads(row[0])
+        return self._live_body("environments", env_id)
 
     def delete_environment(self, env_id: str) -> None:
         """Delete an environment (a tombstone: the row stays, reads no longer see it).
@@ -190,12 +186,7 @@ class EnvironmentsMixin(StoreBase):
         Raises:
             StoreError: If there is no such environment. Deleting twice is a no-op.
         """
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE environments SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?", (now(), env_id)
-            )
-            if cur.rowcount == 0:
-                raise StoreError(f"no environment {env_id}")
+        self._tombstone("environments", env_id, "environment")
 
     def list_environments(
         self, *, include_archived: bool = False, after: int | None = None, limit: int = 20

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from nb_agents.errors import DuplicateError, StoreError
-from nb_agents.events import now, time_to_us
+from nb_agents.events import time_to_us
 from nb_agents.store._base import StoreBase, dumps, loads
 from nb_agents.store._paging import keyset_page
 
@@ -76,11 +76,7 @@ class SessionsMixin(StoreBase):
 
     def get_session(self, session_id: str) -> dict[str, Any] | None:
         """A session, or ``None`` if unknown or deleted."""
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT body FROM sessions WHERE id = ? AND deleted_at IS NULL", (session_id,)
-            ).fetchone()
-        return None if row is None else loads(row[0])
+        return self._live_body("sessions", session_id)
 
     def delete_session(self, session_id: str) -> None:
         """Delete a session: a tombstone. Its events are kept (the log never loses anything).
@@ -88,12 +84,7 @@ class SessionsMixin(StoreBase):
         Raises:
             StoreError: If there is no such session. Deleting twice is a no-op.
         """
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE sessions SET deleted_at = coalesce(deleted_at, ?) WHERE id = ?", (now(), session_id)
-            )
-            if cur.rowcount == 0:
-                raise StoreError(f"no session {session_id}")
+        self._tombstone("sessions", session_id, "session")
 
     def list_sessions(
         self,
