@@ -138,9 +138,10 @@ class SessionRunner:
 
     async def close(self) -> None:
         """Stop the loop and release the sandbox."""
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        for task in (self.task, self._starting):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._sandbox is not None:
             await self._sandbox.close()
             self._sandbox = None
@@ -272,11 +273,18 @@ class SessionRunner:
     # ---- operations ----------------------------------------------------------------------------
 
     async def _interruptible(self, coro: Any) -> Any:
-        self._op = asyncio.ensure_future(coro)
+        """Run ``coro`` as the operation ``user.interrupt`` cancels; _Interrupted if it was."""
+        if self._interrupt:  # the interrupt came in before the operation could start
+            coro.close()
+            raise _Interrupted
+        op = self._op = asyncio.ensure_future(coro)
         try:
-            await asyncio.wait({self._op})
+            await asyncio.wait({op})
+        except asyncio.CancelledError:  # the runner itself is stopping: take the operation along
+            op.cancel()
+            raise
         finally:
-            op, self._op = self._op, None
+            self._op = None
         if op.cancelled():
             raise _Interrupted
         return op.result()
