@@ -62,3 +62,33 @@ def test_kill_9_during_tool_then_resume(tmp_path: Path) -> None:
             assert [e.content[0].text for e in seen if e.type == "agent.message"] == ["still here"]
         finally:
             srv.stop()
+
+
+def test_input_stored_but_never_taken_is_taken_after_a_restart(tmp_path: Path) -> None:
+    """The process died after storing a message (the client was told) and before taking it."""
+    from nb_agents.events import make_event
+    from nb_agents.store import Store
+
+    with FakeModelServer([text_response("answered after the restart")]) as model:
+        srv = LocalServer(tmp_path, model.base_url).start()
+        try:
+            client = srv.client()
+            agent_id, env_id = setup_agent(client)
+            sid = client.beta.sessions.create(agent=agent_id, environment_id=env_id).id
+        finally:
+            srv.stop()
+        with Store(tmp_path / "nb_agents.sqlite3") as store:  # what send_events had stored
+            message = make_event("user.message", content=[{"type": "text", "text": "hello?"}], processed_at=None)
+            store.append(sid, [message])
+        srv = LocalServer(tmp_path, model.base_url).start()
+        try:
+            client = srv.client()
+            deadline = time.monotonic() + 15
+            while not any(e.type == "agent.message" for e in client.beta.sessions.events.list(sid)):
+                assert time.monotonic() < deadline, srv.log()
+                time.sleep(0.05)
+            events = assert_conforms(srv, sid)
+            assert events[0]["id"] == message["id"] and events[0]["processed_at"] is not None
+            assert events[-1]["type"] == "session.status_idle"
+        finally:
+            srv.stop()

@@ -77,18 +77,29 @@ class Runtime:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def recover(self) -> int:
-        """Resume every session the last process left running, or with queued input."""
+        """Resume every session the last process left running, or idle with input it had not taken.
+
+        Returns:
+            How many sessions were resumed.
+        """
         count = 0
-        after: int | None = None
-        while True:
-            page, after, _ = self.store.list_sessions(
-                statuses=["running"], include_archived=True, order="asc", after=after, limit=100
-            )
-            for session in page:
-                self._runner(session["id"]).recover()
-                count += 1
-            if after is None:
-                return count
+        for status in ("running", "idle"):
+            after: int | None = None
+            while True:
+                page, after, _ = self.store.list_sessions(statuses=[status], order="asc", after=after, limit=100)
+                for session in page:
+                    if status == "running" or self._has_queued_input(session["id"]):
+                        self._runner(session["id"]).recover()
+                        count += 1
+                if after is None:
+                    break
+        return count
+
+    def _has_queued_input(self, session_id: str) -> bool:
+        # An idle session emits nothing after taking its input, so input it never took (the
+        # process died between storing it and taking it) is among its last events.
+        tail = self.store.read(session_id, order="desc", limit=10)
+        return any(e.type.startswith(("user.", "system.")) and e.body.get("processed_at") is None for e in tail)
 
     async def close(self) -> None:
         """Stop every runner and sandbox; sessions stay as stored and resume on the next start."""
