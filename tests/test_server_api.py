@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import pytest
@@ -181,3 +182,20 @@ def test_bad_client_events(client: anthropic.Anthropic) -> None:
             client.beta.sessions.events.send(sid, events=[event])  # type: ignore[list-item]
         assert words in str(info.value), (event, str(info.value))
     assert list(client.beta.sessions.events.list(sid)) == []
+
+
+def test_serve_refuses_a_sandbox_it_cannot_run(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NB_AGENTS_SANDBOX": "docker", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = subprocess.run(
+        [sys.executable, "-m", "nb_agents", "serve", "--state-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Docker sandboxes cannot run here" in done.stderr and "Traceback" not in done.stderr

@@ -72,7 +72,8 @@ def serve(
     bound = sock.getsockname()[1]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
     url = f"http://{url_host}:{bound}"
-    app = create_app(lambda: Runtime(state_dir, record_dir=record_dir), key)
+    runtime = Runtime(state_dir, record_dir=record_dir)  # fails here, cleanly, if it cannot run
+    app = create_app(lambda: runtime, key)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     info = state_dir / SERVER_FILE
