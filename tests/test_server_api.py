@@ -199,3 +199,22 @@ def test_serve_refuses_a_sandbox_it_cannot_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "Docker sandboxes cannot run here" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_idle_streams_get_keep_alives(tmp_path: Path) -> None:
+    import httpx2
+
+    with local_server(tmp_path, extra_env={"NB_AGENTS_SSE_KEEPALIVE": "0.2"}) as server:
+        client = server.client()
+        agent = client.beta.agents.create(name="quiet", model="claude-haiku-4-5")
+        env = client.beta.environments.create(name="quiet-env")
+        sid = client.beta.sessions.create(agent=agent.id, environment_id=env.id).id
+        url = f"{server.url}/v1/sessions/{sid}/events/stream"
+        with httpx2.stream("GET", url, headers={"x-api-key": server.key}, timeout=5) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines: list[str] = []
+            for line in response.iter_lines():
+                lines.append(line)
+                if lines.count(": keep-alive") >= 2:
+                    break
+        assert lines[0] == ": stream open"

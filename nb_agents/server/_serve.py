@@ -74,6 +74,7 @@ def serve(
     url = f"http://{url_host}:{bound}"
     runtime = Runtime(state_dir, record_dir=record_dir)  # fails here, cleanly, if it cannot run
     app = create_app(lambda: runtime, key)
+    app.state.keepalive_seconds = float(os.environ.get("NB_AGENTS_SSE_KEEPALIVE", "15"))
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     info = state_dir / SERVER_FILE
