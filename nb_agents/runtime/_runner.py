@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nb_agents.errors import BrainError, NbAgentsError
-from nb_agents.events import make_event, new_id
+from nb_agents.events import make_event
 from nb_agents.runtime._history import conversation, unanswered_tool_uses
 from nb_agents.runtime._tools import BUILTIN_TOOLS, model_tools
+from nb_agents.runtime._turn import Previews, error_type, model_usage, response_events, text_content, zero_usage
 from nb_agents.runtime.brain import ModelError, ModelRequest
 from nb_agents.spec import tool_permission
 
@@ -107,10 +108,10 @@ class SessionRunner:
             if e["type"] == "span.model_request_end":
                 starts.discard(e["model_request_start_id"])
         for start_id in starts:
-            self._end_span(start_id, _zero(), failed=True)
+            self._end_span(start_id, zero_usage(), failed=True)
         for use in unanswered_tool_uses(events):
             if use["type"] == "agent.tool_use" and self._allowed(use):
-                self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(RESTARTED), is_error=True)
+                self._emit("agent.tool_result", tool_use_id=use["id"], content=text_content(RESTARTED), is_error=True)
         self.wake()
 
     def _allowed(self, use: Mapping[str, Any]) -> bool:
@@ -213,7 +214,7 @@ class SessionRunner:
         pending = unanswered_tool_uses(self._events())
         for use in pending:
             if use["type"] == "agent.tool_use":
-                self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True)
+                self._emit("agent.tool_result", tool_use_id=use["id"], content=text_content(INTERRUPTED), is_error=True)
             else:
                 self._emit_custom_cancel(use)
         self._last_required = ()
@@ -224,7 +225,7 @@ class SessionRunner:
         # A custom tool call answered by nobody: the user interrupted instead. Record it as the
         # client's (error) result so the conversation stays well formed.
         event = make_event(
-            "user.custom_tool_result", custom_tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True
+            "user.custom_tool_result", custom_tool_use_id=use["id"], content=text_content(INTERRUPTED), is_error=True
         )
         self.rt.append(self.session_id, [event])
 
@@ -241,7 +242,7 @@ class SessionRunner:
                 self._emit(
                     "agent.tool_result",
                     tool_use_id=use["id"],
-                    content=_text(f"Tool '{use['name']}' is not enabled for this agent."),
+                    content=text_content(f"Tool '{use['name']}' is not enabled for this agent."),
                     is_error=True,
                 )
             elif permission == "allow" or (decision is not None and decision[0] == "allow"):
@@ -256,7 +257,7 @@ class SessionRunner:
                 self._emit(
                     "agent.tool_result",
                     tool_use_id=use["id"],
-                    content=_text(f"Permission denied by the user: {message}"),
+                    content=text_content(f"Permission denied by the user: {message}"),
                     is_error=True,
                 )
             else:
@@ -295,12 +296,12 @@ class SessionRunner:
         try:
             sandbox = self._get_sandbox()
             result = await self._interruptible(sandbox.call(use["name"], dict(use["input"])))
-            content, is_error = result.content or _text("(no output)"), result.is_error
+            content, is_error = result.content or text_content("(no output)"), result.is_error
         except _Interrupted:
-            self._emit("agent.tool_result", tool_use_id=use["id"], content=_text(INTERRUPTED), is_error=True)
+            self._emit("agent.tool_result", tool_use_id=use["id"], content=text_content(INTERRUPTED), is_error=True)
             raise
         except NbAgentsError as exc:
-            content, is_error = _text(f"The sandbox failed: {exc}"), True
+            content, is_error = text_content(f"The sandbox failed: {exc}"), True
         self._emit("agent.tool_result", tool_use_id=use["id"], content=content, is_error=is_error)
 
     def _get_sandbox(self) -> Sandbox:
@@ -358,21 +359,12 @@ class SessionRunner:
             tools=model_tools(agent["tools"]),
             max_tokens=self.rt.max_tokens,
         )
-        previews: dict[int, str] = {}
+        previews = Previews(self.rt.bus, self.session_id)
         errors: list[ModelError] = []
-
-        def on_text(index: int, fragment: str) -> None:
-            if index not in previews:
-                previews[index] = new_id("sevt")
-                start = {"type": "event_start", "event": {"type": "agent.message", "id": previews[index]}}
-                self.rt.bus.publish_preview(self.session_id, "agent.message", start)
-            delta = {"type": "content_delta", "index": 0, "content": {"type": "text", "text": fragment}}
-            item = {"type": "event_delta", "event_id": previews[index], "delta": delta}
-            self.rt.bus.publish_preview(self.session_id, "agent.message", item)
 
         def on_error(error: ModelError) -> None:
             errors.append(error)
-            previews.clear()
+            previews.ids.clear()
             status = "retrying" if error.will_retry else "exhausted"
             self._emit(
                 "session.error",
@@ -382,50 +374,30 @@ class SessionRunner:
         started = time.monotonic()
         brain = self.rt.brain_for(self.session_id, request.model)
         try:
-            message = await self._interruptible(brain.complete(request, on_text=on_text, on_error=on_error))
+            message = await self._interruptible(brain.complete(request, on_text=previews.on_text, on_error=on_error))
         except _Interrupted:
-            self._end_span(span["id"], _zero(), failed=True)
+            self._end_span(span["id"], zero_usage(), failed=True)
             raise
         except BrainError as exc:
-            self._end_span(span["id"], _zero(), failed=True)
+            self._end_span(span["id"], zero_usage(), failed=True)
             if not errors or errors[-1].will_retry:
                 retry = {"type": "exhausted"}
-                error = {"type": _error_type(exc), "message": str(exc), "retry_status": retry}
+                error = {"type": error_type(exc), "message": str(exc), "retry_status": retry}
                 self._emit("session.error", error=error)
             self._flush_inbox()
             self._set_idle({"type": "retries_exhausted"})
             return True
-        produced = self._emit_response(message, previews)
-        usage = _model_usage(message.get("usage") or {})
+        produced = False
+        for type_, fields in response_events(message, agent, previews.ids):
+            produced = produced or type_ != "agent.thinking"
+            self._emit(type_, **fields)
+        usage = model_usage(message.get("usage") or {})
         self._end_span(span["id"], usage, failed=False)
         self.rt.add_usage(self.session_id, usage, time.monotonic() - started)
         return produced
 
     def _end_span(self, start_id: str, usage: dict[str, int], *, failed: bool) -> None:
         self._emit("span.model_request_end", model_request_start_id=start_id, is_error=failed, model_usage=usage)
-
-    def _emit_response(self, message: Mapping[str, Any], previews: dict[int, str]) -> bool:
-        """Emit the response's blocks as events; False when none joins the conversation."""
-        agent = self.rt.require_session(self.session_id)["agent"]
-        custom = {t["name"] for t in agent["tools"] if t.get("type") == "custom"}
-        produced = False
-        for index, block in enumerate(message.get("content") or []):
-            kind = block.get("type")
-            produced = produced or kind == "tool_use" or (kind == "text" and bool(block.get("text")))
-            if kind == "text" and block.get("text"):
-                self._emit("agent.message", id=previews.get(index) or new_id("sevt"), content=_text(block["text"]))
-            elif kind in ("thinking", "redacted_thinking"):
-                self._emit("agent.thinking")
-            elif kind == "tool_use" and block["name"] in custom:
-                self._emit("agent.custom_tool_use", name=block["name"], input=block.get("input") or {})
-            elif kind == "tool_use":
-                self._emit(
-                    "agent.tool_use",
-                    name=block["name"],
-                    input=block.get("input") or {},
-                    **_verdict(agent, block["name"]),
-                )
-        return produced
 
     # ---- status and events ---------------------------------------------------------------------
 
@@ -456,39 +428,3 @@ class SessionRunner:
             self._set_idle({"type": "retries_exhausted"})
         except Exception:
             log.exception("session %s: could not record the failure", self.session_id)
-
-
-def _verdict(agent: Mapping[str, Any], name: str) -> dict[str, Any]:
-    if name not in BUILTIN_TOOLS:
-        return {"evaluated_permission": "deny"}
-    verdict, policy = tool_permission(list(agent["tools"]), name)
-    if verdict == "deny" or policy is None:
-        return {"evaluated_permission": "deny"}
-    if policy == "auto":
-        return {
-            "evaluated_permission": verdict,
-            "evaluation": {"type": "auto", "evaluated_permission": {"type": verdict}},
-        }
-    return {"evaluated_permission": verdict, "evaluation": {"type": policy}}
-
-
-def _text(text: str) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": text}]
-
-
-def _zero() -> dict[str, int]:
-    return {
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-    }
-
-
-def _model_usage(usage: Mapping[str, Any]) -> dict[str, int]:
-    return {k: int(usage.get(k) or 0) for k in _zero()}
-
-
-def _error_type(exc: BrainError) -> str:
-    kind = getattr(exc, "error_type", None)
-    return kind if isinstance(kind, str) else "model_request_failed_error"

@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nb_agents.errors import ConflictError, EventValidationError, InvalidRequestError, NotFoundError
-from nb_agents.events import CLIENT_EVENT_TYPES, make_event, new_id, now, validate_event
+from nb_agents.errors import ConflictError, InvalidRequestError, NotFoundError
+from nb_agents.events import make_event, now, validate_event
 from nb_agents.runtime import _objects
 from nb_agents.runtime._bus import EventBus
+from nb_agents.runtime._intake import client_event
+from nb_agents.runtime._registry import Registry
 from nb_agents.runtime._runner import SessionRunner
 from nb_agents.runtime._sandboxes import SandboxProvider, choose_provider
 from nb_agents.runtime.brain import Brain, MessagesBrain, RetryPolicy, brain_for, is_replay_model
@@ -27,14 +29,8 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger(__name__)
 
-_LOCAL_UNSUPPORTED = {
-    "user.tool_result": "user.tool_result is only valid on self_hosted environments",
-    "user.define_outcome": "outcomes (user.define_outcome) are not supported by the local runtime yet",
-    "system.message": "system.message is not supported by the local runtime yet",
-}
 
-
-class Runtime:
+class Runtime(Registry):
     """Agents, environments and sessions of one state directory.
 
     Args:
@@ -196,85 +192,6 @@ class Runtime:
             runner = self._runners[session_id] = SessionRunner(self, session_id)
         return runner
 
-    # ---- agents --------------------------------------------------------------------------------
-
-    def create_agent(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Create version 1 of an agent."""
-        agent = _objects.new_agent(params, now())
-        self.store.insert_agent_version(agent)
-        return agent
-
-    def get_agent(self, agent_id: str, version: int | None = None) -> dict[str, Any]:
-        """An agent (latest version unless ``version``)."""
-        agent = self.store.get_agent(agent_id, version)
-        if agent is None:
-            what = f"version {version} of agent '{agent_id}'" if version else f"agent '{agent_id}'"
-            raise NotFoundError(f"no {what}")
-        return agent
-
-    def update_agent(self, agent_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Store a new version when the update changes something."""
-        current = self.get_agent(agent_id)
-        if current.get("archived_at"):
-            raise ConflictError(f"agent '{agent_id}' is archived and cannot be updated", retryable=False)
-        nxt = _objects.updated_agent(current, params, now())
-        if nxt is None:
-            return current
-        self.store.insert_agent_version(nxt)
-        return nxt
-
-    def archive_agent(self, agent_id: str) -> dict[str, Any]:
-        """Archive an agent: existing sessions go on, new ones cannot use it."""
-        self.get_agent(agent_id)
-        self.store.archive_agent(agent_id, now())
-        return self.get_agent(agent_id)
-
-    # ---- environments --------------------------------------------------------------------------
-
-    def create_environment(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Create an environment; names are unique among live environments."""
-        env = _objects.new_environment(params, now())
-        self._check_unique_name(env["name"])
-        self.store.insert_environment(env)
-        return env
-
-    def _check_unique_name(self, name: str, own_id: str | None = None) -> None:
-        after: int | None = None
-        while True:
-            page, after = self.store.list_environments(include_archived=True, after=after, limit=100)
-            if any(e["name"] == name and e["id"] != own_id for e in page):
-                raise ConflictError(f"an environment named '{name}' already exists", retryable=False)
-            if after is None:
-                return
-
-    def get_environment(self, env_id: str) -> dict[str, Any]:
-        """An environment, or NotFoundError."""
-        env = self.store.get_environment(env_id)
-        if env is None:
-            raise NotFoundError(f"no environment with id '{env_id}'", error_code="environment_not_found")
-        return env
-
-    def update_environment(self, env_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Update an environment; new sessions see the change."""
-        nxt = _objects.updated_environment(self.get_environment(env_id), params, now())
-        if params.get("name"):
-            self._check_unique_name(nxt["name"], env_id)
-        self.store.update_environment(nxt)
-        return nxt
-
-    def archive_environment(self, env_id: str) -> dict[str, Any]:
-        """Archive an environment: no new sessions may use it."""
-        env = self.get_environment(env_id)
-        env["archived_at"] = env.get("archived_at") or now()
-        self.store.update_environment(env)
-        return env
-
-    def delete_environment(self, env_id: str) -> dict[str, Any]:
-        """Delete an environment."""
-        self.get_environment(env_id)
-        self.store.delete_environment(env_id)
-        return {"id": env_id, "type": "environment_deleted"}
-
     # ---- sessions ------------------------------------------------------------------------------
 
     def create_session(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -388,44 +305,11 @@ class Runtime:
         if not events:
             raise InvalidRequestError("'events' must hold at least one event")
         runner = self._runner(session_id)
-        stored = [self._client_event(runner, e) for e in events]
+        stored = [client_event(self.store, runner, e) for e in events]
         self.append(session_id, stored)
         for event in stored:
             runner.accept(event)
         return stored
-
-    def _client_event(self, runner: SessionRunner, event: Mapping[str, Any]) -> dict[str, Any]:
-        kind = event.get("type")
-        if kind not in CLIENT_EVENT_TYPES:
-            raise InvalidRequestError(f"event type {kind!r} cannot be sent; send one of {sorted(CLIENT_EVENT_TYPES)}")
-        if kind in _LOCAL_UNSUPPORTED:
-            raise InvalidRequestError(_LOCAL_UNSUPPORTED[str(kind)])
-        stored = {**event, "id": new_id("sevt"), "processed_at": None}
-        try:
-            validate_event(stored)
-        except EventValidationError as exc:
-            raise InvalidRequestError(str(exc)) from exc
-        if kind == "user.tool_confirmation":
-            self._check_waiting(runner, stored["tool_use_id"], "agent.tool_use", "tool_use_id")
-            if stored.get("deny_message") and stored["result"] != "deny":
-                raise InvalidRequestError("deny_message is only allowed with result 'deny'")
-        elif kind == "user.custom_tool_result":
-            self._check_waiting(runner, stored["custom_tool_use_id"], "agent.custom_tool_use", "custom_tool_use_id")
-        return stored
-
-    def _check_waiting(self, runner: SessionRunner, use_id: str, use_type: str, field: str) -> None:
-        stored = self.store.get_event(runner.session_id, use_id)
-        if stored is None or stored.type != use_type:
-            raise InvalidRequestError(f"{field} '{use_id}' is not the id of an {use_type} event of this session")
-        if any(e.get(field) == use_id for e in runner.inbox) or use_id in runner.decisions:
-            raise InvalidRequestError(f"{field} '{use_id}' was already answered")
-        if use_type == "agent.tool_use" and stored.body.get("evaluated_permission") != "ask":
-            raise InvalidRequestError(f"tool call '{use_id}' does not wait for a confirmation")
-        answered = self.store.read(
-            runner.session_id, after_seq=stored.seq, types=["agent.tool_result", "user.custom_tool_result"]
-        )
-        if any(e.body.get(field) == use_id or e.body.get("tool_use_id") == use_id for e in answered):
-            raise InvalidRequestError(f"{field} '{use_id}' was already answered")
 
 
 def _retry_policy() -> RetryPolicy:
