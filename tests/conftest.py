@@ -104,3 +104,17 @@ def runtime_home(nb_agents_home: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield nb_agents_home
     reset_clients()
     stop_background_server(nb_agents_home)
+
+
+@pytest.fixture()
+def sandboxes(docker_client: Any, base_image: str, tmp_path: Path) -> Iterator[Any]:
+    """Makes Docker sandboxes for one test; fails the test if any container or volume is left."""
+    from tests._sandboxes import Sandboxes
+
+    made = Sandboxes(docker_client, tmp_path / "state")
+    try:
+        yield made
+    finally:
+        left = made.labelled()
+        made.remove_all()
+        assert not left, f"left behind: {left}"

@@ -107,6 +107,22 @@ def test_confirm_interrupt_and_attach(runtime_home: Path, tmp_path: Path) -> Non
     other.close()
 
 
+def test_respond_answers_a_custom_tool(runtime_home: Path, tmp_path: Path) -> None:
+    lookup = {"name": "lookup", "description": "Look a SKU up", "input_schema": {"type": "object"}}
+    use = {"content": [{"type": "tool_use", "name": "lookup", "input": {"sku": "A-1"}}]}
+    model = write_replay(tmp_path / "r.jsonl", use, {"content": "It costs 42."})
+    agent = nba.Agent.define({"name": "shop", "model": model, "tools": [lookup]})
+    session = nba.Session.start(agent, "price of A-1?")
+    assert session.wait(timeout=30)["type"] == "requires_action"
+    (call,) = session.pending
+    assert call["type"] == "agent.custom_tool_use" and call["input"] == {"sku": "A-1"}
+    session.respond(call["id"], "42 EUR")
+    assert session.wait(timeout=30) == {"type": "end_turn"}
+    answer = next(e for e in session.events if e["type"] == "user.custom_tool_result")
+    assert answer["content"][0]["text"] == "42 EUR" and answer["is_error"] is False
+    session.close()
+
+
 def test_interrupt_while_idle_does_not_hang_wait(runtime_home: Path, tmp_path: Path) -> None:
     agent = nba.Agent.define({"name": "idle", "model": write_replay(tmp_path / "r.jsonl", {"content": "hi"})})
     session = nba.Session.start(agent)

@@ -19,20 +19,9 @@ from nb_agents.errors import SandboxError, SandboxUnavailableError
 from nb_agents.sandbox._images import base_image_id, derived_tag
 from nb_agents.sandbox.docker import DockerSandbox, sandbox_config
 from nb_agents.store import Store
-from tests.test_sandbox_docker import Sandboxes
+from tests._sandboxes import Sandboxes
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def sandboxes(docker_client: Any, base_image: str, tmp_path: Path) -> Iterator[Sandboxes]:
-    made = Sandboxes(docker_client, tmp_path / "state")
-    try:
-        yield made
-    finally:
-        left = made.labelled()
-        made.remove_all()
-        assert not left, f"left behind: {left}"
 
 
 async def _until(condition: Any, timeout: float = 10.0) -> None:

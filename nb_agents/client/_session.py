@@ -243,11 +243,6 @@ class Session:
         cost = frame["cost_usd"].sum(min_count=1)
         return None if cost != cost else float(cost)
 
-    def refresh(self) -> None:
-        """Read the session object again (title, status)."""
-        session = self._client.beta.sessions.retrieve(self.id)
-        self.title = session.title
-
     def close(self) -> None:
         """Stop following the session (it keeps running on its backend)."""
         self._follower.stop()

@@ -82,7 +82,3 @@ class EventBus:
         for sub in tuple(self._subs.get(session_id, ())):
             sub._offer(None)
         self._subs.pop(session_id, None)
-
-    def subscriber_count(self, session_id: str) -> int:
-        """How many live readers a session has."""
-        return len(self._subs.get(session_id, ()))

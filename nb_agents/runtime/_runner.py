@@ -86,11 +86,8 @@ class SessionRunner:
                 out.append(event)
         return out
 
-    def _events(self) -> list[dict[str, Any]]:
-        return self.log
-
     def _scan_log(self) -> None:
-        for event in self._events():
+        for event in self.log:
             if event["type"] == "user.tool_confirmation" and event.get("processed_at"):
                 self.decisions[event["tool_use_id"]] = (event["result"], event.get("deny_message"))
             elif event["type"].startswith(("user.", "system.")) and not event.get("processed_at"):
@@ -102,7 +99,7 @@ class SessionRunner:
         A model request in flight is closed as failed and asked again; an allowed tool call with no
         result is answered as interrupted rather than run twice.
         """
-        events = self._events()
+        events = self.log
         starts = {e["id"] for e in events if e["type"] == "span.model_request_start"}
         for e in events:
             if e["type"] == "span.model_request_end":
@@ -165,7 +162,7 @@ class SessionRunner:
         if interrupted:
             self._settle_interrupt()
             return bool(self.inbox)
-        pending = unanswered_tool_uses(self._events())
+        pending = unanswered_tool_uses(self.log)
         if pending:
             return await self._settle_tools(pending)
         if self._needs_model():
@@ -211,7 +208,7 @@ class SessionRunner:
 
     def _settle_interrupt(self) -> None:
         """Answer every open tool call as interrupted and go idle (a fresh idle if anything changed)."""
-        pending = unanswered_tool_uses(self._events())
+        pending = unanswered_tool_uses(self.log)
         for use in pending:
             if use["type"] == "agent.tool_use":
                 self._emit("agent.tool_result", tool_use_id=use["id"], content=text_content(INTERRUPTED), is_error=True)
@@ -355,7 +352,7 @@ class SessionRunner:
         request = ModelRequest(
             model=agent["model"]["id"],
             system=agent.get("system"),
-            messages=conversation(self._events()),
+            messages=conversation(self.log),
             tools=model_tools(agent["tools"]),
             max_tokens=self.rt.max_tokens,
         )
