@@ -4,8 +4,12 @@
 
 NB_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NB_VENV="${NB_REPO_ROOT}/.venv"
-# Written into .venv after a successful `pip install -e ".[dev]"`: the sha256 of pyproject.toml.
-NB_VENV_STAMP="${NB_VENV}/.nb_agents-install.sha256"
+# The pinned, hashed dependency set (package + dev extra) that .venv installs; scripts/lock makes it.
+NB_LOCK="${NB_REPO_ROOT}/requirements-lock.txt"
+# The Python the lock is resolved for (scripts/lock passes it to uv).
+NB_LOCK_PYTHON=3.11
+# locked: .venv from NB_LOCK. latest: .venv-latest with the newest versions pyproject.toml allows.
+NB_INSTALL_MODE=locked
 
 if [[ -t 1 ]]; then
     _NB_BOLD=$'\033[1m' _NB_RED=$'\033[31m' _NB_GREEN=$'\033[32m' _NB_YELLOW=$'\033[33m' _NB_OFF=$'\033[0m'
@@ -69,8 +73,47 @@ apt_install() {
     info "apt-get install $*: $(since "$t")"
 }
 
+# The stamp written into the venv after a successful install: a hash of what was installed from.
+_venv_stamp_want() {
+    if [[ $NB_INSTALL_MODE == latest ]]; then
+        # Re-resolved on every run: the newest allowed versions change without any file changing.
+        echo "latest-$(date +%s)"
+    else
+        cat "$NB_REPO_ROOT/pyproject.toml" "$NB_LOCK" | sha256sum | cut -d' ' -f1
+    fi
+}
+
+# Install into $NB_VENV: the lock's pins (hash-checked), then nb_agents itself without resolving
+# its dependencies again, then `pip check` (a lock older than pyproject.toml shows up there).
+_install_locked() {
+    local pip=("$NB_VENV/bin/python" -m pip --disable-pip-version-check)
+    local py
+    [[ -f "$NB_LOCK" ]] || die "no $NB_LOCK (restore it from git, or make it: scripts/lock)"
+    py=$("$NB_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [[ $py != "$NB_LOCK_PYTHON" ]]; then
+        warn "the lock is resolved for Python $NB_LOCK_PYTHON and this venv has Python $py:"
+        warn "some pins may not install here. Use NB_AGENTS_PYTHON=python$NB_LOCK_PYTHON, or the unlocked newest versions: scripts/test --latest"
+    fi
+    info "pip install --require-hashes -r $(basename "$NB_LOCK") (pyproject.toml or the lock changed, or first install)"
+    "${pip[@]}" install -q --require-hashes -r "$NB_LOCK" ||
+        die "installing $(basename "$NB_LOCK") failed (see above); on Python $py try NB_AGENTS_PYTHON=python$NB_LOCK_PYTHON or scripts/test --latest"
+    (cd "$NB_REPO_ROOT" && "${pip[@]}" install -q --no-deps -e .) || die "pip install --no-deps -e . failed"
+    if ! "${pip[@]}" check >&2; then
+        die "$(basename "$NB_LOCK") does not satisfy pyproject.toml (a dependency was added or changed): run scripts/lock and commit the lock"
+    fi
+}
+
+# Install into $NB_VENV the newest versions pyproject.toml allows (no lock).
+_install_latest() {
+    info "pip install --upgrade --upgrade-strategy eager -e \".[dev]\" (newest allowed versions, no lock)"
+    (cd "$NB_REPO_ROOT" &&
+        "$NB_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade --upgrade-strategy eager -e ".[dev]") ||
+        die "pip install --upgrade -e \".[dev]\" failed"
+    "$NB_VENV/bin/python" -m pip --disable-pip-version-check check >&2 || die "pip check failed in $NB_VENV (see above)"
+}
+
 _ensure_venv_locked() {
-    local python=${NB_AGENTS_PYTHON:-python3} want have=''
+    local python=${NB_AGENTS_PYTHON:-python3} want have='' stamp="$NB_VENV/.nb_agents-install.sha256"
     command -v "$python" >/dev/null || die "no $python on PATH (set NB_AGENTS_PYTHON to a Python >= 3.10)"
     if [[ -d "$NB_VENV" ]] && ! "$NB_VENV/bin/python" -c '' 2>/dev/null; then
         warn "$NB_VENV is broken (its Python does not run); recreating it"
@@ -86,25 +129,34 @@ _ensure_venv_locked() {
         fi
         "$NB_VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     fi
-    want=$(sha256sum "$NB_REPO_ROOT/pyproject.toml" | cut -d' ' -f1)
-    [[ -f "$NB_VENV_STAMP" ]] && have=$(<"$NB_VENV_STAMP")
+    want=$(_venv_stamp_want)
+    [[ -f "$stamp" ]] && have=$(<"$stamp")
     if [[ "$have" == "$want" ]] && "$NB_VENV/bin/python" -c 'import nb_agents' 2>/dev/null; then
-        info "up to date (pyproject.toml unchanged since the last install)"
+        info "up to date (pyproject.toml and $(basename "$NB_LOCK") unchanged since the last install)"
         return 0
     fi
-    info "pip install -e \".[dev]\" (pyproject.toml changed or first install)"
-    rm -f "$NB_VENV_STAMP"
-    (cd "$NB_REPO_ROOT" && "$NB_VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]") ||
-        die "pip install -e \".[dev]\" failed"
-    echo "$want" >"$NB_VENV_STAMP"
+    rm -f "$stamp"
+    if [[ $NB_INSTALL_MODE == latest ]]; then
+        _install_latest
+    else
+        _install_locked
+    fi
+    echo "$want" >"$stamp"
 }
 
-# Create .venv if absent and install the package with its dev extra, unless pyproject.toml is
-# unchanged since the last successful install. Puts .venv/bin first on PATH.
+# Switch ensure_venv to the unlocked venv .venv-latest (the newest versions pyproject.toml allows).
+use_latest_versions() {
+    NB_VENV="${NB_REPO_ROOT}/.venv-latest"
+    NB_INSTALL_MODE=latest
+}
+
+# Create the venv if absent and install the package with its dev extra: .venv from the lock,
+# unless pyproject.toml and the lock are unchanged since the last successful install (or, after
+# use_latest_versions, .venv-latest with the newest allowed versions). Puts its bin first on PATH.
 ensure_venv() {
     local t lock
     t=$(now_ms)
-    lock="/tmp/nb-agents-venv-$(printf '%s' "$NB_REPO_ROOT" | sha256sum | cut -c1-12).lock"
+    lock="/tmp/nb-agents-venv-$(printf '%s' "$NB_VENV" | sha256sum | cut -c1-12).lock"
     with_lock "$lock" 900 _ensure_venv_locked
     export PATH="$NB_VENV/bin:$PATH"
     export VIRTUAL_ENV="$NB_VENV"
