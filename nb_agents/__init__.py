@@ -3,6 +3,7 @@
 ```python
 %load_ext nb_agents            # magics: %%agent, %%environment, %%session, %agents, %sessions, %attach
 import nb_agents as nba        # the same from Python: nba.Agent.define(...), nba.Session.start(...)
+nba.server_status()            # the background local server: nba.stop_server(), nba.restart_server()
 ```
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 from typing import TYPE_CHECKING, Any
 
-from nb_agents.client import Agent, Environment, Session, attach
+from nb_agents.client import Agent, Environment, Session, attach, restart_server, server_status, stop_server
 from nb_agents.errors import NbAgentsError
 
 if TYPE_CHECKING:
@@ -30,7 +31,10 @@ __all__ = [
     "__version__",
     "attach",
     "load_ipython_extension",
+    "restart_server",
+    "server_status",
     "sessions_df",
+    "stop_server",
 ]
 
 

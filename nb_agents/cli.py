@@ -35,8 +35,51 @@ def _parser() -> argparse.ArgumentParser:
         help="record live model responses per session into DIR (replay format)",
     )
     serve.add_argument("--log-level", default="WARNING", help="Python log level (default: WARNING)")
+    _server_parser(sub)
     _sandbox_parser(sub)
     return parser
+
+
+def _server_parser(sub: Any) -> None:
+    server = sub.add_parser(
+        "server",
+        help="show, stop or restart the background local server (the one notebooks start)",
+        description="The background `nb-agents serve` of a state directory, which kernels start "
+        "when they first need the local runtime. status: where it listens, its pid, which model "
+        "credentials it holds (never their values) and its sessions; exit status 3 when none runs. "
+        "stop: SIGTERM it (SIGKILL after --timeout). restart: stop it and start one with this "
+        "shell's environment (e.g. after setting ANTHROPIC_API_KEY); running sessions resume.",
+    )
+    commands = server.add_subparsers(dest="server_command", required=True)
+    for name, text in (
+        ("status", "show the server and its credentials, without starting one"),
+        ("stop", "stop the server"),
+        ("restart", "stop the server and start one with this shell's environment"),
+    ):
+        cmd = commands.add_parser(name, help=text)
+        cmd.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="state directory (default: $NB_AGENTS_HOME or ~/.nb_agents)",
+        )
+        if name != "status":
+            cmd.add_argument("--timeout", type=float, default=10.0, help="seconds to wait after SIGTERM (default 10)")
+        cmd.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
+
+
+def _server_command(command: str, home: Path, timeout: float) -> int:
+    from nb_agents.client import restart_server, server_status, stop_server
+
+    if command == "stop":
+        pid = stop_server(home, timeout=timeout)
+        print(f"stopped the local server (pid {pid})" if pid else f"no local server was running (state: {home})")
+        return 0
+    if command == "restart":
+        restart_server(home, timeout=max(timeout, 30.0))
+    status = server_status(home)
+    print(status)
+    return 0 if status.running else 3
 
 
 def _sandbox_parser(sub: Any) -> None:
@@ -75,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 port=args.port,
                 record_dir=args.record,
+            )
+        elif args.command == "server":
+            return _server_command(
+                args.server_command, (args.state_dir or state_dir()).expanduser(), getattr(args, "timeout", 10.0)
             )
         elif args.command == "sandbox":
             from nb_agents.sandbox._cli import run_sandbox_command

@@ -17,7 +17,15 @@ session.tool_calls_df()
 from __future__ import annotations
 
 from nb_agents.client._backends import BACKENDS, client_for, default_backend, reset_clients
-from nb_agents.client._local import LocalRuntime, local_client, local_runtime
+from nb_agents.client._local import (
+    LocalRuntime,
+    ServerStatus,
+    local_client,
+    local_runtime,
+    restart_server,
+    server_status,
+    stop_server,
+)
 from nb_agents.client._resources import Agent, Environment
 from nb_agents.client._session import Session, attach
 
@@ -26,6 +34,7 @@ __all__ = [
     "Agent",
     "Environment",
     "LocalRuntime",
+    "ServerStatus",
     "Session",
     "attach",
     "client_for",
@@ -33,4 +42,7 @@ __all__ = [
     "local_client",
     "local_runtime",
     "reset_clients",
+    "restart_server",
+    "server_status",
+    "stop_server",
 ]

@@ -6,7 +6,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Literal
 
-from nb_agents.client._local import local_runtime
+from nb_agents.client._local import local_client
 from nb_agents.errors import PrerequisiteError
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ def _hosted() -> anthropic.Anthropic:
 def client_for(backend: str | None = None) -> anthropic.Anthropic:
     """The SDK client of a backend (made once per process).
 
-    Local: the background ``nb-agents serve`` of the state directory, started if needed.
+    Local: the background ``nb-agents serve`` of the state directory, started if needed, and
+    again on a later call if it died.
     Hosted: ``ANTHROPIC_API_KEY`` and, if set, ``ANTHROPIC_BASE_URL``.
 
     Raises:
@@ -58,10 +59,7 @@ def client_for(backend: str | None = None) -> anthropic.Anthropic:
             if name == "hosted":
                 client = _hosted()
             else:
-                import anthropic
-
-                runtime = local_runtime()
-                client = anthropic.Anthropic(base_url=runtime.url, api_key=runtime.api_key)
+                client = local_client()
             _clients[name] = client
         return client
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nb_agents.client._local import in_background
+
 if TYPE_CHECKING:
     import anthropic
 
@@ -78,6 +80,10 @@ class Follower:
         return [e for e in events if self._fresh(e)]
 
     def _run(self) -> None:
+        with in_background():  # a server stopped on purpose stays stopped for this thread
+            self._follow()
+
+    def _follow(self) -> None:
         delay = 0.5
         while not self.stopped.is_set():
             try:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb_agents.client._backends import client_for, default_backend
 from nb_agents.client._follow import Follower, wait_until
+from nb_agents.client._local import check_server_credentials
 from nb_agents.errors import NbAgentsError
 
 if TYPE_CHECKING:
@@ -75,12 +76,20 @@ class Session:
         environment: Environment | None = None,
         title: str | None = None,
     ) -> Session:
-        """Start a session of ``agent`` and, if given, send the first message. Returns at once."""
+        """Start a session of ``agent`` and, if given, send the first message. Returns at once.
+
+        Raises:
+            PrerequisiteError: On the local backend, the agent's model is not a ``replay:`` one
+                and the local server holds no Anthropic credentials (nothing is created).
+        """
         from nb_agents.client._resources import Environment
 
         environment = environment or Environment.default(backend=agent.backend)
         if environment.backend != agent.backend:
             raise NbAgentsError(f"the agent is on {agent.backend} but the environment on {environment.backend}")
+        if agent.backend == "local":
+            model = agent.spec.model if isinstance(agent.spec.model, str) else str(agent.spec.model.get("id", ""))
+            check_server_credentials(model)
         client = client_for(agent.backend)
         pinned = {"type": "agent", "id": agent.id, "version": agent.version}
         if title:

@@ -8,10 +8,14 @@ import logging
 import os
 import secrets
 import socket
+import sys
+import time
 from pathlib import Path
 
 import uvicorn
 
+from nb_agents import __version__
+from nb_agents._credentials import model_credentials
 from nb_agents._home import SERVER_FILE
 from nb_agents.errors import PrerequisiteError
 from nb_agents.runtime import Runtime
@@ -40,6 +44,20 @@ def load_api_key(state_dir: Path) -> str:
     return key
 
 
+def _server_info(url: str, port: int) -> dict[str, object]:
+    """What ``server.json`` says: where the server listens, which process it is, and which model
+    credentials it holds (fingerprints, never the values; see ``nb_agents._credentials``)."""
+    return {
+        "url": url,
+        "port": port,
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "version": __version__,
+        "python": sys.executable,
+        "credentials": model_credentials(),
+    }
+
+
 def serve(
     state_dir: Path,
     *,
@@ -53,7 +71,8 @@ def serve(
         state_dir: The runtime's state directory.
         host: Interface to bind; loopback unless told otherwise.
         port: TCP port; 0 picks a free one. The chosen URL is written to
-            ``state_dir/server.json``.
+            ``state_dir/server.json``, with the pid, the start time and which model
+            credentials this process holds (fingerprints, never the values).
         record_dir: Record every live model response per session into this directory.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +104,7 @@ def serve(
             await asyncio.sleep(0.01)
         if server.started:
             tmp = info.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"url": url, "port": bound, "pid": os.getpid()}))
+            tmp.write_text(json.dumps(_server_info(url, bound)))
             tmp.replace(info)
             print(f"nb-agents: serving the Managed Agents API at {url} (state: {state_dir})", flush=True)
         await task
