@@ -86,6 +86,9 @@ def test_cli_status_stop_restart_on_a_real_server(home: Path, tmp_path: Path, mo
     credentials = json.loads(recorded)["credentials"]
     assert credentials["ANTHROPIC_API_KEY"].startswith("sha256:")
     assert credentials["ANTHROPIC_AUTH_TOKEN"] is None and credentials["ANTHROPIC_BASE_URL"] == DEAD_MODEL_URL
+    logged = (home / "server.log").read_text()
+    assert f"model credentials: ANTHROPIC_API_KEY set ({credentials['ANTHROPIC_API_KEY']})" in logged
+    assert "secret" not in logged
     client = client_for("local")
     agent = Agent.define(f"name: a\nmodel: {replay(tmp_path / 'r.jsonl', {'content': 'hi'})}\n")
     session = Session.start(agent, "hello")
@@ -211,3 +214,23 @@ def test_session_magic_without_credentials_is_a_usage_error(home: Path) -> None:
         assert list(client_for("local").beta.sessions.list()) == []  # nothing started
     finally:
         kernel.shutdown()
+
+
+def test_credentials_are_described_without_their_values() -> None:
+    from nb_agents._credentials import credential_differences, describe_credentials, has_credentials, model_credentials
+
+    env = {
+        "ANTHROPIC_API_KEY": "sk-ant-api03-very-secret",
+        "ANTHROPIC_AUTH_TOKEN": "",  # empty is not set: the SDK could not authenticate with it
+        "ANTHROPIC_BASE_URL": "https://user:pa55word@proxy.example:8443/anthropic",
+    }
+    found = model_credentials(env)
+    text = describe_credentials(found) + json.dumps(found)
+    assert "very-secret" not in text and "pa55word" not in text and "user" not in text
+    assert found["ANTHROPIC_AUTH_TOKEN"] is None and has_credentials(found)
+    assert found["ANTHROPIC_BASE_URL"] == "https://proxy.example:8443/anthropic"
+    assert describe_credentials(found).startswith("ANTHROPIC_API_KEY set (sha256:")
+    assert model_credentials(env) == found  # a fingerprint compares keys across processes
+    other = model_credentials({**env, "ANTHROPIC_API_KEY": "sk-ant-api03-another"})
+    assert credential_differences(found, other) == ["ANTHROPIC_API_KEY"]
+    assert not has_credentials(model_credentials({"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}))

@@ -15,7 +15,7 @@ from pathlib import Path
 import uvicorn
 
 from nb_agents import __version__
-from nb_agents._credentials import model_credentials
+from nb_agents._credentials import describe_credentials, model_credentials
 from nb_agents._home import SERVER_FILE
 from nb_agents.errors import PrerequisiteError
 from nb_agents.runtime import Runtime
@@ -107,6 +107,7 @@ def serve(
             tmp.write_text(json.dumps(_server_info(url, bound)))
             tmp.replace(info)
             print(f"nb-agents: serving the Managed Agents API at {url} (state: {state_dir})", flush=True)
+            print(f"nb-agents: model credentials: {describe_credentials(model_credentials())}", flush=True)
         await task
 
     try:
