@@ -335,9 +335,8 @@ class ServerStatus:
             lines.append("  only replay: models can answer (no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN)")
         differ = self.credentials_differ
         if differ:
-            lines.append(
-                f"  this process's credentials differ ({', '.join(differ)}): {describe_credentials(model_credentials())}"
-            )
+            here = describe_credentials(model_credentials())
+            lines.append(f"  this process's credentials differ ({', '.join(differ)}): {here}")
             lines.append(f"  to give them to the server: {_RESTART_HINT}")
         return "\n".join(lines)
 
