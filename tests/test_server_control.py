@@ -4,6 +4,7 @@ and a dead server started again by the next call."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -157,14 +158,19 @@ def test_a_stopped_server_stays_stopped_until_a_user_call(home: Path, tmp_path: 
     session.close()
 
 
-def test_credentials_mismatch_restarts_an_idle_server(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_mismatch_restarts_an_idle_server(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-one")
     first = local_runtime(home)
     assert check_server_credentials("replay:/nothing").pid == first.pid  # replay needs no key
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-two")
     assert check_server_credentials("replay:/nothing").pid == first.pid  # and restarts nothing
-    second = check_server_credentials("claude-sonnet-4-6")
+    with caplog.at_level(logging.WARNING, logger="nb_agents.client._local"):
+        second = check_server_credentials("claude-sonnet-4-6")
     assert second.pid != first.pid and gone(first.pid)
+    assert f"restarted the local nb-agents server (pid {first.pid} -> {second.pid})" in caplog.text
+    assert "ANTHROPIC_API_KEY set (sha256:" in caplog.text and "sk-test-two" not in caplog.text
     assert second.credentials is not None and second.credentials != first.credentials
     assert nba.server_status().credentials_differ == []
     monkeypatch.delenv("ANTHROPIC_API_KEY")  # a process without a key keeps the server's
