@@ -22,7 +22,7 @@ __all__ = [
     "model_credentials",
 ]
 
-#: The variables the ``anthropic`` SDK authenticates with, in the order it prefers them.
+#: The variables the ``anthropic`` SDK authenticates with.
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 #: Every variable that decides which Messages API the brain reaches and as whom.
 CREDENTIAL_VARIABLES = (*SECRET_VARIABLES, "ANTHROPIC_BASE_URL")

@@ -76,7 +76,7 @@ def _server_command(command: str, home: Path, timeout: float) -> int:
         print(f"stopped the local server (pid {pid})" if pid else f"no local server was running (state: {home})")
         return 0
     if command == "restart":
-        restart_server(home, timeout=max(timeout, 30.0))
+        restart_server(home, stop_timeout=timeout)
     status = server_status(home)
     print(status)
     return 0 if status.running else 3

@@ -275,13 +275,24 @@ def stop_server(home: str | os.PathLike[str] | None = None, *, timeout: float = 
         return _stop(path, timeout)
 
 
-def restart_server(home: str | os.PathLike[str] | None = None, *, timeout: float = 30.0) -> LocalRuntime:
+def restart_server(
+    home: str | os.PathLike[str] | None = None, *, timeout: float = 30.0, stop_timeout: float = 10.0
+) -> LocalRuntime:
     """Stop the local server of ``home`` (if one runs) and start a new one with this process's
     environment, e.g. after setting ``ANTHROPIC_API_KEY``. Running sessions resume on the new
-    server; clients made before go to it on their next call."""
+    server; clients made before go to it on their next call.
+
+    Args:
+        home: The state directory (default: ``NB_AGENTS_HOME`` or ``~/.nb_agents``).
+        timeout: Seconds the new server may take to answer.
+        stop_timeout: Seconds the old one gets after SIGTERM before SIGKILL.
+
+    Raises:
+        PrerequisiteError: The new server did not come up.
+    """
     path = _home(home)
     with _exclusive(path):
-        _stop(path, 10.0)
+        _stop(path, stop_timeout)
         return _start(path, timeout)
 
 
