@@ -7,6 +7,7 @@ on any error output or UsageError text.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,9 +49,12 @@ def test_no_cell_fails(runtime_home: Path, path: Path) -> None:
 
 
 def test_binder_runs_the_notebooks_as_tested_here() -> None:
-    """Binder: Python 3.11, nb_agents from this repository, the process sandbox (no Docker there)."""
+    """Binder: Python 3.11, the locked dependency set and nb_agents from this repository, the
+    process sandbox (no Docker there)."""
     assert (REPO / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
     lines = [line.strip() for line in (REPO / "binder" / "requirements.txt").read_text().splitlines()]
-    assert "." in lines
+    assert "-r ../requirements-lock.txt" in lines  # pip resolves it from binder/: the lock at the root
+    post_build = (REPO / "binder" / "postBuild").read_text()
+    assert "pip install --no-cache-dir --no-deps ." in post_build and os.access(REPO / "binder" / "postBuild", os.X_OK)
     env = subprocess.run(["bash", str(REPO / "binder" / "start"), "env"], capture_output=True, text=True, check=True)
     assert "NB_AGENTS_SANDBOX=process" in env.stdout.splitlines()
