@@ -240,3 +240,14 @@ def test_credentials_are_described_without_their_values() -> None:
     other = model_credentials({**env, "ANTHROPIC_API_KEY": "sk-ant-api03-another"})
     assert credential_differences(found, other) == ["ANTHROPIC_API_KEY"]
     assert not has_credentials(model_credentials({"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}))
+
+
+def test_a_server_that_does_not_stop_in_time_is_killed_and_its_record_removed(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pid = local_runtime(home).pid
+    with caplog.at_level(logging.WARNING, logger="nb_agents.client._local"):
+        assert nba.stop_server(timeout=0) == pid  # no time for SIGTERM: SIGKILL
+    assert gone(pid) and not (home / "server.json").exists()
+    assert f"the local server (pid {pid}) did not stop within 0s of SIGTERM; killing it" in caplog.text
+    assert nba.server_status().note is None  # nothing left that looks like a server

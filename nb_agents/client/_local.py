@@ -213,6 +213,15 @@ def _start(home: Path, timeout: float) -> LocalRuntime:
     raise PrerequisiteError(f"the local nb-agents server did not start (log: {home / 'server.log'}):\n{tail}")
 
 
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _stop(home: Path, timeout: float) -> int | None:
     """SIGTERM the recorded server and wait for it (SIGKILL after ``timeout``); its pid, or None."""
     info = _read_info(home)
@@ -222,18 +231,14 @@ def _stop(home: Path, timeout: float) -> int | None:
     if not _is_server_process(pid):
         (home / SERVER_FILE).unlink(missing_ok=True)  # a record of a server that died
         return None
-    os.kill(pid, signal.SIGTERM)
-    for sig, wait in ((None, timeout), (signal.SIGKILL, 10.0)):
-        if sig is not None:
-            log.warning("the local server (pid %d) did not stop within %.0fs of SIGTERM; killing it", pid, timeout)
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not _alive(pid):
-            break
-    else:
-        raise PrerequisiteError(f"the local server (pid {pid}) survived SIGKILL for 10s")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _gone_within(pid, timeout):
+        log.warning("the local server (pid %d) did not stop within %.0fs of SIGTERM; killing it", pid, timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not _gone_within(pid, 10.0):
+            raise PrerequisiteError(f"the local server (pid {pid}) survived SIGKILL for 10s")
     left = _read_info(home)
     if left is not None and int(left["pid"]) == pid:  # it was killed before removing its record
         (home / SERVER_FILE).unlink(missing_ok=True)
