@@ -45,20 +45,22 @@ def test_bash_round_trip(tmp_path: Path) -> None:
             "span.model_request_start",
             "agent.tool_use",
             "span.model_request_end",
+            "session.usage",
             "agent.tool_result",
             "span.model_request_start",
             "agent.message",
             "span.model_request_end",
+            "session.usage",
             "session.status_idle",
         ]
         tool_use = seen[4]
         assert tool_use.name == "bash" and tool_use.evaluated_permission == "allow"
         assert tool_use.evaluation.type == "always_allow"
-        result = seen[6]
+        result = seen[7]
         assert result.tool_use_id == tool_use.id and not result.is_error
         assert "hello from Linux" in result.content[0].text
         assert seen[-1].stop_reason.type == "end_turn"
-        assert seen[8].content[0].text == "It is Linux."
+        assert seen[9].content[0].text == "It is Linux."
         # the model saw the system prompt, the built-in tools, and the tool result
         first, second = model.requests[0].body, model.requests[1].body
         assert first["system"] == "Be brief."
