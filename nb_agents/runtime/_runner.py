@@ -355,7 +355,7 @@ class SessionRunner:
     def _get_sandbox(self) -> Sandbox:
         if self._sandbox is None:
             self._sandbox = self.rt.make_sandbox(self.session_id, self._notice)
-            warning = self.rt.sandboxes.warning
+            warning = self.rt.sandbox_notice(self.session_id)
             if warning and not any(e["type"] == "session.error" and warning in e["error"]["message"] for e in self.log):
                 self._notice("warning", warning)
         return self._sandbox

@@ -226,6 +226,12 @@ class Runtime(Registry):
         environment = self.store.get_environment(session["environment_id"]) or {"id": session["environment_id"]}
         return self.sandboxes.make(session_id, environment, on_notice)
 
+    def sandbox_notice(self, session_id: str) -> str | None:
+        """What the session must be told about where its tools run (no isolation ...), or None."""
+        session = self.require_session(session_id)
+        environment = self.store.get_environment(session["environment_id"]) or {"id": session["environment_id"]}
+        return self.sandboxes.notice(environment)
+
     def brain_for(self, session_id: str, model: str) -> Brain:
         """The brain of a session: one shared Messages API client, or the session's replay file.
 
