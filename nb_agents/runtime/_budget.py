@@ -3,10 +3,10 @@
 A budget is ``{type: "limit", max_list_cost: {amount, currency: "USD"}}`` with ``amount`` an
 integer string of cents. The runtime tracks each session's estimated list cost
 (``usage.list_cost``) with the list prices of ``nb_agents._prices``: every model response is
-priced as the model that answered it (its ``model`` field), so a ``replay:`` session costs what
-the recorded model would have cost live. A response from a model with no list price makes the
-session's cost unknown: ``list_cost`` disappears, and a budgeted session stops (``budget_reached``),
-as the API does.
+priced as the model that answered it (its ``model`` field). So a ``replay:`` session costs what
+the recorded model would have cost live, and a hand-written replay line (no ``model``) costs
+nothing. A response from a model with no list price makes the session's cost unknown:
+``list_cost`` disappears, and a budgeted session stops (``budget_reached``), as the API does.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from nb_agents._prices import price_for
 from nb_agents.errors import InvalidRequestError
-from nb_agents.runtime.brain import is_replay_model
+from nb_agents.runtime.brain import UNRECORDED_MODEL, is_replay_model
 
 __all__ = [
     "budget_param",
@@ -53,6 +53,8 @@ def response_cost(response: Mapping[str, Any], model: str, usage: Mapping[str, i
         usage: The response's token counts.
     """
     answered = response.get("model")
+    if answered == UNRECORDED_MODEL and is_replay_model(model):
+        return 0.0
     price = price_for(answered if isinstance(answered, str) and answered else model)
     if price is None:
         return None
