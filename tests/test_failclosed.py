@@ -260,3 +260,37 @@ def test_a_tool_use_loop_stops_at_the_round_limit(tmp_path: Path) -> None:
         client.beta.sessions.events.send(sid, events=[user_message("more")])  # type: ignore[list-item]
         _wait_for(srv, sid, lambda events: _idles(events).count("retries_exhausted") == 2)
         assert len(model.requests) == 6
+
+
+@pytest.mark.docker
+def test_archive_during_a_retry_storm_removes_the_container(
+    tmp_path: Path, docker_client: Any, base_image: str
+) -> None:
+    storm = {"NB_AGENTS_SANDBOX": "docker", "NB_AGENTS_MODEL_RETRY_DELAY": "30"}
+    with (
+        FakeModelServer(lambda body: {"fault": "overloaded"}) as model,
+        local_server(tmp_path, model.base_url, extra_env=storm) as srv,
+    ):
+        client = srv.client(max_retries=0)
+        agent_id, env_id = setup_agent(client)  # with tools: the container starts beside the first request
+        sid = client.beta.sessions.create(agent=agent_id, environment_id=env_id).id
+        label = {"label": f"nb_agents.session={sid}"}  # only this session's container and volume
+        try:
+            client.beta.sessions.events.send(sid, events=[user_message("hi")])  # type: ignore[list-item]
+            _wait_for(srv, sid, lambda events: bool(_model_errors(events, "retrying")))
+            deadline = time.monotonic() + 60
+            while not docker_client.containers.list(filters=label):
+                assert time.monotonic() < deadline, "the sandbox container did not start"
+                time.sleep(0.2)
+            client.beta.sessions.archive(sid)
+            deadline = time.monotonic() + 20
+            while docker_client.containers.list(all=True, filters=label) or docker_client.volumes.list(filters=label):
+                assert time.monotonic() < deadline, "archiving did not remove the container and volume"
+                time.sleep(0.2)
+            events = assert_conforms(srv, sid)
+            assert _idles(events) == ["end_turn"] and _spans(events) == (1, 1) and len(model.requests) == 1
+        finally:
+            for container in docker_client.containers.list(all=True, filters=label):
+                container.remove(force=True)
+            for volume in docker_client.volumes.list(filters=label):
+                volume.remove(force=True)
