@@ -294,3 +294,24 @@ def test_archive_during_a_retry_storm_removes_the_container(
                 container.remove(force=True)
             for volume in docker_client.volumes.list(filters=label):
                 volume.remove(force=True)
+
+
+def test_interrupt_with_a_redirecting_message(tmp_path: Path) -> None:
+    with (
+        FakeModelServer([{"fault": "hang"}, text_response("redirected")]) as model,
+        local_server(tmp_path, model.base_url) as srv,
+    ):
+        client = srv.client()
+        agent_id, env_id = setup_agent(client, tools=[])
+        sid = client.beta.sessions.create(agent=agent_id, environment_id=env_id).id
+        client.beta.sessions.events.send(sid, events=[user_message("hi")])  # type: ignore[list-item]
+        _wait_for(srv, sid, lambda events: _spans(events)[0] == 1)
+        redirect = [{"type": "user.interrupt"}, user_message("do this instead")]
+        client.beta.sessions.events.send(sid, events=redirect)  # type: ignore[arg-type]
+        _wait_for(srv, sid, lambda events: _idles(events) == ["end_turn", "end_turn"])
+        time.sleep(0.5)
+        events = assert_conforms(srv, sid)
+        assert [e["content"][0]["text"] for e in events if e["type"] == "agent.message"] == ["redirected"]
+        assert len(model.requests) == 2 and _idles(events) == ["end_turn", "end_turn"]
+        last = model.requests[1].body["messages"][-1]
+        assert last["role"] == "user" and "do this instead" in json.dumps(last)

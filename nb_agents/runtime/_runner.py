@@ -187,20 +187,26 @@ class SessionRunner:
         return bool(self.inbox)
 
     def _absorb_inbox(self) -> bool:
-        interrupted = False
+        """Take the queued client events; True if they were interrupts.
+
+        Interrupts are taken alone, ahead of everything queued: the turn they stop ends with its
+        idle first, and what was queued with them (a redirecting message) starts the next turn.
+        """
+        interrupts = [e for e in self.inbox if e["type"] == "user.interrupt"]
+        if interrupts:
+            self.inbox = deque(e for e in self.inbox if e["type"] != "user.interrupt")
+            self.rt.mark_processed(self.session_id, [e["id"] for e in interrupts])
+            self._interrupt = False
+            return True
         taken: list[str] = []
         while self.inbox:
             event = self.inbox.popleft()
             taken.append(event["id"])
-            if event["type"] == "user.interrupt":
-                interrupted = True
-            elif event["type"] == "user.tool_confirmation":
+            if event["type"] == "user.tool_confirmation":
                 self.decisions[event["tool_use_id"]] = (event["result"], event.get("deny_message"))
         if taken:
             self.rt.mark_processed(self.session_id, taken)
-        if interrupted:
-            self._interrupt = False
-        return interrupted
+        return False
 
     def _needs_model(self) -> bool:
         """The conversation ends on the user's side, and no idle has ended the turn since.
@@ -459,7 +465,7 @@ class SessionRunner:
         self._end_span(span["id"], usage, failed=False)
         cost = _budget.response_cost(message, request.model, usage)
         session = self.rt.add_usage(self.session_id, usage, time.monotonic() - started, cost)
-        self._emit("session.usage", usage=_usage_snapshot(session), budget=session.get("budget"))
+        self._emit("session.usage", usage=dict(session["usage"]), budget=session.get("budget"))
         if not produced:
             self._set_idle({"type": "end_turn"})
         return produced
@@ -496,8 +502,3 @@ class SessionRunner:
             self._set_idle({"type": "retries_exhausted"})
         except Exception:
             log.exception("session %s: could not record the failure", self.session_id)
-
-
-def _usage_snapshot(session: Mapping[str, Any]) -> dict[str, Any]:
-    """``session.usage``'s ``usage``: the session's cumulative usage and list cost."""
-    return dict(session["usage"])
