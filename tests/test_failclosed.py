@@ -315,3 +315,31 @@ def test_interrupt_with_a_redirecting_message(tmp_path: Path) -> None:
         assert len(model.requests) == 2 and _idles(events) == ["end_turn", "end_turn"]
         last = model.requests[1].body["messages"][-1]
         assert last["role"] == "user" and "do this instead" in json.dumps(last)
+
+
+def test_an_interrupt_wins_over_a_confirmation_sent_with_it(tmp_path: Path) -> None:
+    script = [tool_use_response([("bash", {"command": "echo never"})]), text_response("next turn")]
+    with FakeModelServer(script) as model, local_server(tmp_path, model.base_url) as srv:
+        client = srv.client()
+        agent_id, env_id = setup_agent(
+            client,
+            tools=[{"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}],
+        )
+        sid = client.beta.sessions.create(agent=agent_id, environment_id=env_id).id
+        client.beta.sessions.events.send(sid, events=[user_message("echo")])  # type: ignore[list-item]
+        _wait_for(srv, sid, _stopped("requires_action"))
+        use_id = next(e["id"] for e in raw_events(srv, sid) if e["type"] == "agent.tool_use")
+        both = [
+            {"type": "user.interrupt"},
+            {"type": "user.tool_confirmation", "tool_use_id": use_id, "result": "allow"},
+        ]
+        client.beta.sessions.events.send(sid, events=both)  # type: ignore[arg-type]
+        _wait_for(srv, sid, _stopped("end_turn"))
+        time.sleep(1.0)
+        events = assert_conforms(srv, sid)
+        (result,) = [e for e in events if e["type"] == "agent.tool_result"]
+        assert result["is_error"] and "Interrupted" in result["content"][0]["text"]
+        assert len(model.requests) == 1 and _idles(events) == ["requires_action", "end_turn"]
+        client.beta.sessions.events.send(sid, events=[user_message("something else")])  # type: ignore[list-item]
+        _wait_for(srv, sid, lambda events: _idles(events)[-1:] == ["end_turn"] and len(_idles(events)) == 3)
+        assert len(model.requests) == 2
