@@ -15,7 +15,15 @@ import anthropic
 import pytest
 
 from nb_agents.testing import FakeModelServer, text_response, tool_use_response
-from tests._server import assert_conforms, local_server, raw_events, run_until_idle, setup_agent, user_message
+from tests._server import (
+    LocalServer,
+    assert_conforms,
+    local_server,
+    raw_events,
+    run_until_idle,
+    setup_agent,
+    user_message,
+)
 
 # 10,000 input tokens of Sonnet: 3 cents a request, to the cent
 THREE_CENTS = {"input_tokens": 10_000, "output_tokens": 0}
@@ -146,3 +154,25 @@ def test_an_unpriced_answer_stops_a_budgeted_session(tmp_path: Path) -> None:
         seen = run_until_idle(client, sid, [user_message("three")])
         assert seen[-1].stop_reason.type == "end_turn"
         assert sum(e["type"] == "span.model_request_start" for e in raw_events(srv, sid)) == 2
+
+
+def test_spend_survives_a_restart(tmp_path: Path) -> None:
+    answer = text_response("ok", usage=THREE_CENTS)
+    with FakeModelServer(lambda body: answer) as model:
+        first = LocalServer(tmp_path, model.base_url).start()
+        try:
+            client = first.client()
+            agent_id, env_id = setup_agent(client, tools=[])
+            sid = client.beta.sessions.create(agent=agent_id, environment_id=env_id, budget=_budget(7)).id  # type: ignore[arg-type]
+            run_until_idle(client, sid, [user_message("one")])
+        finally:
+            first.kill()
+        with local_server(tmp_path, model.base_url) as srv:
+            client = srv.client()
+            costs = []
+            for text in ("two", "three", "four"):
+                seen = run_until_idle(client, sid, [user_message(text)])
+                costs += [e.usage.list_cost.amount for e in seen if e.type == "session.usage"]
+            assert costs == ["6", "9"] and seen[-1].stop_reason.type == "budget_reached"
+            assert len(model.requests) == 3
+            assert_conforms(srv, sid)
