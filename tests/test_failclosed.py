@@ -16,7 +16,15 @@ import anthropic
 import pytest
 
 from nb_agents.testing import FakeModelServer, text_response, tool_use_response
-from tests._server import LocalServer, assert_conforms, local_server, raw_events, setup_agent, user_message
+from tests._server import (
+    LocalServer,
+    assert_conforms,
+    local_server,
+    raw_events,
+    run_until_idle,
+    setup_agent,
+    user_message,
+)
 
 FAST_RETRIES = {"NB_AGENTS_MODEL_RETRY_DELAY": "0.01", "NB_AGENTS_MODEL_RETRIES": "3"}
 QUIET = 3.0  # seconds in which a stopped session must ask the model nothing
@@ -343,3 +351,46 @@ def test_an_interrupt_wins_over_a_confirmation_sent_with_it(tmp_path: Path) -> N
         client.beta.sessions.events.send(sid, events=[user_message("something else")])  # type: ignore[list-item]
         _wait_for(srv, sid, lambda events: _idles(events)[-1:] == ["end_turn"] and len(_idles(events)) == 3)
         assert len(model.requests) == 2
+
+
+@pytest.mark.docker
+def test_interrupt_while_the_sandbox_starts(tmp_path: Path, docker_client: Any, base_image: str) -> None:
+    eager = {"NB_AGENTS_SANDBOX": "docker", "NB_AGENTS_SANDBOX_EAGER": "1"}
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        last = json.dumps(body["messages"][-1])
+        if "tool_result" in last:
+            return text_response("done")
+        if "again" in last:
+            return tool_use_response([("bash", {"command": "echo up"})])
+        return {"fault": "hang"}
+
+    with FakeModelServer(answer) as model, local_server(tmp_path, model.base_url, extra_env=eager) as srv:
+        client = srv.client()
+        agent_id, env_id = setup_agent(client)
+        sid = client.beta.sessions.create(agent=agent_id, environment_id=env_id).id
+        label = {"label": f"nb_agents.session={sid}"}  # only this session's container and volume
+        try:
+            client.beta.sessions.events.send(sid, events=[user_message("hi")])  # type: ignore[list-item]
+            _wait_for(srv, sid, lambda events: any(e["type"] == "session.status_running" for e in events))
+            started = time.monotonic()
+            client.beta.sessions.events.send(sid, events=[{"type": "user.interrupt"}])
+            _wait_for(srv, sid, _stopped("end_turn"), timeout=10)
+            assert time.monotonic() - started < 1.0
+            events = raw_events(srv, sid)
+            assert _spans(events)[0] == _spans(events)[1] and len(model.requests) <= 1
+            # the next message starts the sandbox (again) and the session goes on
+            seen = run_until_idle(client, sid, [user_message("again")])
+            assert seen[-1].stop_reason.type == "end_turn", [(e.type, getattr(e, "error", None)) for e in seen]
+            result = next(e for e in seen if e.type == "agent.tool_result")
+            assert result.content[0].text.strip() == "up" and not result.is_error
+            assert_conforms(srv, sid)
+        finally:
+            client.beta.sessions.delete(sid)
+            deadline = time.monotonic() + 20
+            while docker_client.containers.list(all=True, filters=label) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for container in docker_client.containers.list(all=True, filters=label):
+                container.remove(force=True)
+            for volume in docker_client.volumes.list(filters=label):
+                volume.remove(force=True)
