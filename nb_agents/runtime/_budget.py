@@ -105,10 +105,16 @@ def check_budgetable(model: str, list_cost: Mapping[str, Any] | None, *, used: b
         used: Whether the session has asked the model before (then a missing list cost means an
             unpriced model answered).
     """
-    if (used and list_cost is None) or (not is_replay_model(model) and price_for(model) is None):
+    if not is_replay_model(model) and price_for(model) is None:
         raise InvalidRequestError(
             f"model '{model}' has no list price in nb_agents' price table, so a budget cannot be enforced; "
             "remove the budget (or use a model with a list price)",
+            error_code="model_not_budgetable",
+        )
+    if used and list_cost is None:
+        raise InvalidRequestError(
+            "this session's usage includes answers from a model with no list price, so its cost is unknown "
+            "and a budget cannot be enforced; remove the budget (budget=None) to go on",
             error_code="model_not_budgetable",
         )
 

@@ -342,6 +342,7 @@ class Runtime(Registry):
         self.append(session_id, [make_event("session.deleted")])
         self.store.delete_session(session_id)
         self._status.pop(session_id, None)
+        self._spend.pop(session_id, None)
         self.bus.close_session(session_id)
         self._drop_runner(session_id)
         return {"id": session_id, "type": "session_deleted"}
