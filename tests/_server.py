@@ -29,7 +29,7 @@ class LocalServer:
         state_dir: Path,
         model_url: str | None = None,
         *,
-        extra_env: Mapping[str, str] | None = None,
+        extra_env: Mapping[str, str | None] | None = None,
         args: tuple[str, ...] = (),
     ):
         self.state_dir = state_dir
@@ -45,7 +45,12 @@ class LocalServer:
         info = self.state_dir / "server.json"
         info.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-        env.update(NB_AGENTS_HOME=str(self.state_dir), ANTHROPIC_API_KEY="sk-test-model-key", **self.extra_env)
+        env.update(NB_AGENTS_HOME=str(self.state_dir), ANTHROPIC_API_KEY="sk-test-model-key")
+        for name, value in self.extra_env.items():  # None removes a variable
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         if self.model_url:
             env["ANTHROPIC_BASE_URL"] = self.model_url
         self._log = open(self.state_dir / "server.log", "ab")

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import nb_agents._prices
 import nb_agents.analysis
 from nb_agents.analysis import (
     PRICES,
@@ -638,7 +639,7 @@ def test_public_names_and_docs() -> None:
     modules = (
         pkg._columns,
         pkg._events,
-        pkg._prices,
+        nb_agents._prices,
         pkg._requests,
         pkg._sessions,
         pkg._timeline,

@@ -72,8 +72,8 @@ def after(response: dict[str, Any], tool_result: str = "ok") -> list[dict[str, A
     return [{"role": "assistant", "content": response["content"]}, {"role": "user", "content": results}]
 
 
-def messages_brain(srv: FakeModelServer, retry: RetryPolicy = FAST) -> MessagesBrain:
-    return MessagesBrain(base_url=srv.base_url, api_key="sk-test", retry=retry)
+def messages_brain(srv: FakeModelServer, retry: RetryPolicy = FAST, idle_timeout: float = 30.0) -> MessagesBrain:
+    return MessagesBrain(base_url=srv.base_url, api_key="sk-test", retry=retry, idle_timeout=idle_timeout)
 
 
 @pytest.fixture(autouse=True)
@@ -285,6 +285,46 @@ def test_broken_stream_then_success() -> None:
     assert len(errors) == 1 and errors[0].will_retry and "broke off" in errors[0].message
 
 
+@pytest.mark.parametrize("after_events", [0, 5], ids=["no-first-byte", "mid-stream"])
+def test_stalled_stream_is_abandoned_and_retried(after_events: int) -> None:
+    errors: list[ModelError] = []
+    stall = {"fault": "stall", "response": text_response("This one stops"), "after_events": after_events}
+    with FakeModelServer([stall, text_response("Second try.")], chunk_size=4) as srv:
+        started = time.monotonic()
+        result = ask(messages_brain(srv, idle_timeout=0.5), request(), on_error=errors.append)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 2
+        while srv.disconnects == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert srv.disconnects == 1  # the stalled HTTP stream was closed, not left open
+    assert result["content"] == [{"type": "text", "text": "Second try."}]
+    assert 0.5 <= elapsed < 5
+    assert [(e.error_type, e.will_retry) for e in errors] == [("model_request_failed_error", True)]
+    assert "stopped answering" in errors[0].message and "0.5 s" in errors[0].message
+
+
+def test_a_hung_request_is_abandoned_after_the_idle_timeout() -> None:
+    errors: list[ModelError] = []
+    with FakeModelServer([{"fault": "hang"}] * 3) as srv, pytest.raises(ModelCallError) as info:
+        ask(messages_brain(srv, idle_timeout=0.3), request(), on_error=errors.append)
+    assert info.value.attempts == 3 and info.value.retryable and len(srv.requests) == 3
+    assert [e.will_retry for e in errors] == [True, True, False]
+
+
+def test_malformed_stream_is_a_retryable_model_error() -> None:
+    errors: list[ModelError] = []
+    with FakeModelServer([{"fault": "malformed"}, text_response("Clean.")]) as srv:
+        result = ask(messages_brain(srv), request(), on_error=errors.append)
+    assert result["content"] == [{"type": "text", "text": "Clean."}]
+    assert [(e.error_type, e.will_retry) for e in errors] == [("model_request_failed_error", True)]
+    assert "malformed" in errors[0].message
+
+
+def test_idle_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="idle_timeout"):
+        MessagesBrain(api_key="k", idle_timeout=0)
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
 def test_client_errors_are_not_retried(status: int) -> None:
     errors: list[ModelError] = []
@@ -378,8 +418,11 @@ def test_missing_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     monkeypatch.setenv("HOME", str(tmp_path))
     errors: list[ModelError] = []
-    with pytest.raises(ModelCallError, match="ANTHROPIC_API_KEY") as info:
-        ask(brain_for("claude-sonnet-4-6", retry=FAST), request(), on_error=errors.append)
+    with FakeModelServer([text_response("never asked")]) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        with pytest.raises(ModelCallError, match="ANTHROPIC_API_KEY") as info:
+            ask(brain_for("claude-sonnet-4-6", retry=FAST), request(), on_error=errors.append)
+        assert srv.requests == []  # found out before asking, not from the SDK's wording
     assert info.value.attempts == 1 and [e.will_retry for e in errors] == [False]
 
 

@@ -12,7 +12,7 @@ import nb_agents
 PACKAGE = Path(nb_agents.__file__).parent
 FRONT = ("client", "notebook", "analysis", "evals")
 BACK = ("server", "runtime", "sandbox", "store")
-SHARED = ("spec", "events", "errors", "_home", "_docker")
+SHARED = ("spec", "events", "errors", "_home", "_docker", "_prices")
 
 
 def _imports(path: Path) -> set[str]:

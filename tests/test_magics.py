@@ -53,6 +53,22 @@ def test_define_start_and_follow(kernel: Kernel, tmp_path: Path) -> None:
     assert "analyst" in agents.text
 
 
+def test_session_with_a_budget(kernel: Kernel, tmp_path: Path) -> None:
+    recorded = {"model": "claude-sonnet-4-6", "usage": {"input_tokens": 10_000, "output_tokens": 0}}
+    script = replay(tmp_path / "r.jsonl", {"content": "First.", **recorded}, {"content": "Second.", **recorded})
+    kernel.run("%load_ext nb_agents")
+    assert kernel.run(f"%%agent thrifty\nmodel: replay:{script}\ntools: []\n").status == "ok"
+    started = kernel.run("%%session thrifty --budget 0.02 --as run\nHi")
+    assert started.status == "ok", started.text
+    waited = kernel.run("print(run.wait(timeout=30)); print(run.budget, run.spend)")
+    assert "{'type': 'end_turn'}" in waited.text and "0.02 0.03" in waited.text, waited.text
+    again = kernel.run("run.send('more'); print(run.wait(timeout=30))")
+    assert "{'type': 'budget_reached'}" in again.text, again.text
+    raised = kernel.run("run.set_budget(1.00); print(run.budget); run.send('go on'); print(run.wait(timeout=30))")
+    assert "1.0" in raised.text and "{'type': 'end_turn'}" in raised.text, raised.text
+    assert "0.06" in kernel.run("import time; time.sleep(0.5); print(run.spend)").text
+
+
 @pytest.mark.parametrize(
     ("cell", "words"),
     [
@@ -64,6 +80,8 @@ def test_define_start_and_follow(kernel: Kernel, tmp_path: Path) -> None:
         ("%%session\nhi", "arguments are required"),
         ("%attach sesn_missing", "no session with id 'sesn_missing'"),
         ("%agents --backend cloud", "use local or hosted"),
+        ("%%session analyst --budget ten\nhi", "--budget ten: give US dollars in whole cents"),
+        ("%%session analyst --budget 0.001\nhi", "e.g. --budget 0.50"),
         ("%%agent remote --backend hosted\nmodel: claude-sonnet-4-6\n", "ANTHROPIC_API_KEY"),
     ],
 )

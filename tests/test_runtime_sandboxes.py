@@ -99,3 +99,17 @@ def test_process_fallback_warns_the_session(tmp_path: Path) -> None:
         seen = run_until_idle(client, sid, [user_message("again")])
         assert not [e for e in seen if e.type == "session.error"]  # told once per session
         assert_conforms(srv, sid)
+
+
+def test_explicit_process_sandbox_warns_too(tmp_path: Path) -> None:
+    with FakeModelServer([text_response("ok")]) as model, local_server(tmp_path, model.base_url) as srv:
+        client = srv.client()
+        agent_id, _ = setup_agent(client)
+        env = client.beta.environments.create(
+            name="open", config={"type": "cloud", "networking": {"type": "unrestricted"}}
+        )
+        sid = client.beta.sessions.create(agent=agent_id, environment_id=env.id).id
+        seen = run_until_idle(client, sid, [user_message("hi")])
+        (warning,) = [e.error.message for e in seen if e.type == "session.error"]
+        assert "WITHOUT isolation (NB_AGENTS_SANDBOX=process)" in warning
+        assert "NOT enforced" not in warning  # unrestricted networking is what the host gives anyway

@@ -37,8 +37,8 @@ pandas, numpy and plotly are imported inside the functions, so ``import nb_agent
 
 from __future__ import annotations
 
+from nb_agents._prices import PRICES, PRICES_AS_OF, ModelPrice, estimate_cost, price_for
 from nb_agents.analysis._events import events_df
-from nb_agents.analysis._prices import PRICES, PRICES_AS_OF, ModelPrice, estimate_cost, price_for
 from nb_agents.analysis._requests import model_requests_df
 from nb_agents.analysis._sessions import sessions_df
 from nb_agents.analysis._timeline import timeline, timeline_frame

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from nb_agents._prices import ModelPrice, price_for
 from nb_agents.analysis import _columns as col
-from nb_agents.analysis._prices import ModelPrice, price_for
 from nb_agents.analysis._times import timestamps
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nb_agents.analysis._prices import ModelPrice
+from nb_agents._prices import ModelPrice
 from nb_agents.analysis._requests import model_requests_df
 from nb_agents.analysis._tools import tool_calls_df
 from nb_agents.errors import PrerequisiteError

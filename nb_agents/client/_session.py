@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from nb_agents.client._backends import client_for, default_backend
 from nb_agents.client._follow import Follower, wait_until
 from nb_agents.client._local import check_server_credentials
-from nb_agents.errors import NbAgentsError
+from nb_agents.errors import NbAgentsError, SpecError
 
 if TYPE_CHECKING:
     import anthropic
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from nb_agents.client._resources import Agent, Environment
 
-__all__ = ["Session", "attach"]
+__all__ = ["Session", "attach", "budget_limit"]
 
 Listener = Callable[[list[dict[str, Any]]], None]
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -31,6 +32,36 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cach
 
 def _text(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": text}]
+
+
+def budget_limit(dollars: float | str) -> dict[str, Any]:
+    """The API's budget object for a cap of ``dollars`` (whole cents).
+
+    Example:
+        >>> budget_limit(0.5)
+        {'type': 'limit', 'max_list_cost': {'amount': '50', 'currency': 'USD'}}
+
+    Raises:
+        SpecError: Not a positive amount of dollars with at most two decimals.
+    """
+    try:
+        cents = Decimal(str(dollars)) * 100
+    except InvalidOperation:
+        cents = Decimal("NaN")
+    if not cents.is_finite() or cents <= 0 or cents != cents.to_integral_value():
+        raise SpecError(f"{dollars!r} is not a positive amount of US dollars in whole cents, e.g. 0.50", key="budget")
+    return {"type": "limit", "max_list_cost": {"amount": str(int(cents)), "currency": "USD"}}
+
+
+def _dollars(money: Mapping[str, Any] | None) -> float | None:
+    return None if not money else int(money["amount"]) / 100
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of an SDK model as plain JSON data (None when absent: older SDKs lack budgets)."""
+    value = getattr(obj, name, None)
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if dump is not None else value
 
 
 class Session:
@@ -52,6 +83,8 @@ class Session:
         self._status: str = session.status
         self._stop_reason: dict[str, Any] | None = None
         self._usage = {k: 0 for k in _USAGE_KEYS}
+        self._budget: dict[str, Any] | None = _field(session, "budget")
+        self._list_cost: dict[str, Any] | None = _field(getattr(session, "usage", None), "list_cost")
         self._events: list[dict[str, Any]] = []
         self._index: dict[str, int] = {}
         self._listeners: list[Listener] = []
@@ -75,8 +108,18 @@ class Session:
         *,
         environment: Environment | None = None,
         title: str | None = None,
+        budget: float | None = None,
     ) -> Session:
         """Start a session of ``agent`` and, if given, send the first message. Returns at once.
+
+        Args:
+            agent: The agent (its current version is pinned).
+            message: The first message, if any.
+            environment: Where its tools run (default: the backend's default environment).
+            title: The session's title.
+            budget: A hard cap on the session's estimated list cost, in US dollars (``0.50``):
+                no model request starts once it is reached, and the session goes idle with
+                ``budget_reached``. See ``spend`` and ``set_budget``.
 
         Raises:
             PrerequisiteError: On the local backend, the agent's model is not a ``replay:`` one
@@ -84,6 +127,7 @@ class Session:
         """
         from nb_agents.client._resources import Environment
 
+        limit = budget_limit(budget) if budget is not None else None
         environment = environment or Environment.default(backend=agent.backend)
         if environment.backend != agent.backend:
             raise NbAgentsError(f"the agent is on {agent.backend} but the environment on {environment.backend}")
@@ -91,11 +135,15 @@ class Session:
             model = agent.spec.model if isinstance(agent.spec.model, str) else str(agent.spec.model.get("id", ""))
             check_server_credentials(model)
         client = client_for(agent.backend)
-        pinned = {"type": "agent", "id": agent.id, "version": agent.version}
+        params: dict[str, Any] = {
+            "agent": {"type": "agent", "id": agent.id, "version": agent.version},
+            "environment_id": environment.id,
+        }
         if title:
-            created = client.beta.sessions.create(agent=pinned, environment_id=environment.id, title=title)  # type: ignore[arg-type]
-        else:
-            created = client.beta.sessions.create(agent=pinned, environment_id=environment.id)  # type: ignore[arg-type]
+            params["title"] = title
+        if limit is not None:
+            params["budget"] = limit
+        created = client.beta.sessions.create(**params)
         session = cls(client, created, agent.backend)
         if message:
             session.send(message)
@@ -136,6 +184,11 @@ class Session:
         elif kind == "span.model_request_end":
             for key in _USAGE_KEYS:
                 self._usage[key] += int((event.get("model_usage") or {}).get(key) or 0)
+        elif kind == "session.usage":
+            self._list_cost = (event.get("usage") or {}).get("list_cost")
+            self._budget = event.get("budget")
+        elif kind == "session.updated" and "budget" in event:
+            self._budget = event["budget"]
 
     @property
     def status(self) -> str:
@@ -151,6 +204,28 @@ class Session:
     def usage(self) -> dict[str, int]:
         """Tokens used so far, summed over model requests."""
         return dict(self._usage)
+
+    @property
+    def budget(self) -> float | None:
+        """The session's budget in US dollars, or None when it has none."""
+        return _dollars((self._budget or {}).get("max_list_cost"))
+
+    @property
+    def spend(self) -> float | None:
+        """The session's estimated list cost so far in US dollars (whole cents, rounded up), as the
+        backend tracks it; None when it does not (a model with no list price)."""
+        return _dollars(self._list_cost)
+
+    def set_budget(self, dollars: float | None) -> None:
+        """Replace the session's budget (raise it to continue after ``budget_reached``), or remove it.
+
+        The backend refuses a budget for a session created without one (``budget_create_only``)
+        and a cap at or below what it has already spent (``budget_not_raised``).
+        """
+        change: dict[str, Any] = {"budget": budget_limit(dollars) if dollars is not None else None}
+        updated = self._client.beta.sessions.update(self.id, **change)
+        with self._changed:
+            self._budget = _field(updated, "budget")
 
     @property
     def events(self) -> list[dict[str, Any]]:

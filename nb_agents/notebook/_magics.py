@@ -57,6 +57,19 @@ def _unquoted(value: str | None) -> str | None:
     return value
 
 
+def _budget(value: str | None) -> float | None:
+    if value is None:
+        return None
+    text = _unquoted(value.strip()) or ""
+    try:
+        dollars = float(text.removeprefix("$"))
+    except ValueError:
+        dollars = float("nan")
+    if not dollars > 0 or dollars == float("inf") or round(dollars, 2) != dollars:
+        raise UsageError(f"--budget {value}: give US dollars in whole cents, e.g. --budget 0.50")
+    return dollars
+
+
 def _identifier(name: str, what: str) -> str:
     if not name.isidentifier():
         raise UsageError(f"{what} name {name!r} must be a Python identifier (it becomes a variable)")
@@ -122,11 +135,13 @@ class NbAgentsMagics(Magics):
     @argument("--as", dest="var", default="session", help="variable to bind the Session to (default: session)")
     @argument("--backend", default=None, help=_BACKEND_HELP)
     @argument("--title", default=None, help="the session's title")
+    @argument("--budget", default=None, help="hard cap on the estimated list cost, in US dollars (e.g. 0.50)")
     @cell_magic
     def session(self, line: str, cell: str) -> None:
         """Start a session; the cell's text is the first message. Returns at once with a live view."""
         args = parse_argstring(self.session, line)
         var = _identifier(args.var, "--as")
+        budget = _budget(args.budget)
         agent: Agent = self._lookup(args.agent, Agent, "%%agent")
         env: Environment | None = self._lookup(args.env, Environment, "%%environment") if args.env else None
         backend = _check_backend(args.backend) or agent.backend
@@ -135,7 +150,9 @@ class NbAgentsMagics(Magics):
                 agent = Agent.define(agent.spec, backend=backend)
             if env is not None and env.backend != backend:
                 env = Environment.define(env.spec, backend=backend)
-            session = Session.start(agent, cell.strip() or None, environment=env, title=_unquoted(args.title))
+            session = Session.start(
+                agent, cell.strip() or None, environment=env, title=_unquoted(args.title), budget=budget
+            )
         self._ns[var] = session
         display(session.view())
 

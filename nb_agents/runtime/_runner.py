@@ -7,7 +7,11 @@ last one stopped. The loop (``_run``) repeats until there is nothing to do:
    results, interrupts;
 2. settle the tool calls of the last model response: run the allowed ones, answer denied ones,
    and stop idle on ``requires_action`` while any still waits for the client;
-3. if the conversation ends on the user's side, ask the model (``_model_turn``).
+3. if the conversation ends on the user's side and no idle has closed the turn since, check the
+   session's limits (budget, tool-use rounds), then ask the model (``_model_turn``).
+
+A failed model request, a reached budget or limit and an interrupt each end the turn with one
+idle; nothing asks the model again until new client input arrives.
 
 Model requests and tool calls run as child tasks, so ``interrupt()`` can cancel exactly the
 operation in flight and leave the log consistent.
@@ -24,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from nb_agents.errors import BrainError, NbAgentsError
 from nb_agents.events import make_event
-from nb_agents.runtime._history import conversation, unanswered_tool_uses
+from nb_agents.runtime import _budget
+from nb_agents.runtime._history import conversation, processing_order, unanswered_tool_uses
 from nb_agents.runtime._tools import BUILTIN_TOOLS, model_tools
 from nb_agents.runtime._turn import Previews, error_type, model_usage, response_events, text_content, zero_usage
 from nb_agents.runtime.brain import ModelError, ModelRequest
@@ -65,6 +70,8 @@ class SessionRunner:
         self._last_required: tuple[str, ...] = ()
         self._sandbox: Sandbox | None = None
         self._starting: asyncio.Future[None] | None = None
+        self.retrying = False
+        """True while a model request waits to be tried again (archive and delete may interrupt it)."""
         self.log: list[dict[str, Any]] = [e.body for e in runtime.store.read(session_id)]
         self._by_id = {e["id"]: e for e in self.log}
         self._scan_log()
@@ -167,9 +174,10 @@ class SessionRunner:
             return await self._settle_tools(pending)
         if self._needs_model():
             self._set_running()
+            if self._limit_reached():
+                return bool(self.inbox)
             try:
                 if not await self._model_turn():
-                    self._set_idle({"type": "end_turn"})
                     return bool(self.inbox)
             except _Interrupted:
                 pass
@@ -179,32 +187,81 @@ class SessionRunner:
         return bool(self.inbox)
 
     def _absorb_inbox(self) -> bool:
-        interrupted = False
+        """Take the queued client events; True if they were interrupts.
+
+        Interrupts are taken alone, ahead of everything queued: the turn they stop ends with its
+        idle first, and what was queued with them (a redirecting message) starts the next turn.
+        """
+        interrupts = [e for e in self.inbox if e["type"] == "user.interrupt"]
+        if interrupts:
+            self.inbox = deque(e for e in self.inbox if e["type"] != "user.interrupt")
+            self.rt.mark_processed(self.session_id, [e["id"] for e in interrupts])
+            self._interrupt = False
+            return True
         taken: list[str] = []
         while self.inbox:
             event = self.inbox.popleft()
             taken.append(event["id"])
-            if event["type"] == "user.interrupt":
-                interrupted = True
-            elif event["type"] == "user.tool_confirmation":
+            if event["type"] == "user.tool_confirmation":
                 self.decisions[event["tool_use_id"]] = (event["result"], event.get("deny_message"))
         if taken:
             self.rt.mark_processed(self.session_id, taken)
-        if interrupted:
-            self._interrupt = False
-        return interrupted
+        return False
 
     def _needs_model(self) -> bool:
-        kinds = _USER_SIDE + _MODEL_SIDE
-        last = max(
-            (
-                (e["processed_at"], i, e["type"])
-                for i, e in enumerate(self.log)
-                if e["type"] in kinds and e.get("processed_at")
-            ),
-            default=None,
-        )
-        return last is not None and last[2] in _USER_SIDE
+        """The conversation ends on the user's side, and no idle has ended the turn since.
+
+        An idle after the user's last word means the turn was stopped (a failed model request,
+        a budget or limit, an interrupt): only new client input starts the model again.
+        """
+        side = None
+        for event in processing_order(self.log):
+            kind = event["type"]
+            if kind in _USER_SIDE:
+                side = "user"
+            elif kind in _MODEL_SIDE:
+                side = "model"
+            elif kind == "session.status_idle":
+                side = None
+        return side == "user"
+
+    def _limit_reached(self) -> bool:
+        """Stop the turn, before a model request, at the budget or the tool-use round limit."""
+        session = self.rt.require_session(self.session_id)
+        budget = session.get("budget")
+        if budget is not None:
+            spent = self.rt.spend(self.session_id)
+            if spent is None or spent * 100 >= _budget.cap_cents(budget):
+                self._set_idle({"type": "budget_reached"})
+                return True
+        rounds = self._tool_rounds()
+        if rounds >= self.rt.max_tool_rounds:
+            message = (
+                f"this turn used {rounds} tool-use rounds, the limit of this runtime "
+                f"(NB_AGENTS_MAX_TOOL_ROUNDS={self.rt.max_tool_rounds}); send a message to continue"
+            )
+            retry = {"type": "exhausted"}
+            self._emit(
+                "session.error",
+                error={"type": "tool_use_limit_reached_error", "message": message, "retry_status": retry},
+            )
+            self._flush_inbox()
+            self._set_idle({"type": "retries_exhausted"})
+            return True
+        return False
+
+    def _tool_rounds(self) -> int:
+        """Model responses that called tools since the turn's ``user.message``."""
+        rounds, fresh = 0, False
+        for event in processing_order(self.log):
+            kind = event["type"]
+            if kind == "user.message":
+                rounds = 0
+            elif kind == "span.model_request_start":
+                fresh = True
+            elif kind in ("agent.tool_use", "agent.custom_tool_use") and fresh:
+                rounds, fresh = rounds + 1, False
+        return rounds
 
     def _settle_interrupt(self) -> None:
         """Answer every open tool call as interrupted and go idle (a fresh idle if anything changed)."""
@@ -304,7 +361,7 @@ class SessionRunner:
     def _get_sandbox(self) -> Sandbox:
         if self._sandbox is None:
             self._sandbox = self.rt.make_sandbox(self.session_id, self._notice)
-            warning = self.rt.sandboxes.warning
+            warning = self.rt.sandbox_notice(self.session_id)
             if warning and not any(e["type"] == "session.error" and warning in e["error"]["message"] for e in self.log):
                 self._notice("warning", warning)
         return self._sandbox
@@ -322,7 +379,11 @@ class SessionRunner:
         )
 
     async def _prepare_sandbox(self, agent: Mapping[str, Any]) -> None:
-        """Start the sandbox beside the first model request (or before it, when eager)."""
+        """Start the sandbox beside the first model request (or before it, when eager).
+
+        Raises:
+            _Interrupted: An interrupt came while an eager start was waited for.
+        """
         if (self._sandbox is not None and self._sandbox.alive) or not any(
             tool_permission(list(agent["tools"]), name)[0] != "deny" for name in BUILTIN_TOOLS
         ):
@@ -330,7 +391,7 @@ class SessionRunner:
         sandbox = self._get_sandbox()
         if self.rt.eager_sandbox:
             try:
-                await sandbox.start()
+                await self._interruptible(sandbox.start())
             except NbAgentsError:
                 log.warning("session %s: the sandbox did not start", self.session_id, exc_info=True)
             return
@@ -344,7 +405,11 @@ class SessionRunner:
         self._starting = asyncio.ensure_future(start_quietly())
 
     async def _model_turn(self) -> bool:
-        """Ask the model once; False when the turn is over without anything to continue from."""
+        """Ask the model once; False when the turn is over (the session is idle).
+
+        Raises:
+            _Interrupted: An interrupt cancelled the request (its span is closed as failed).
+        """
         session = self.rt.require_session(self.session_id)
         agent = session["agent"]
         await self._prepare_sandbox(agent)
@@ -361,6 +426,7 @@ class SessionRunner:
 
         def on_error(error: ModelError) -> None:
             errors.append(error)
+            self.retrying = error.will_retry
             previews.ids.clear()
             status = "retrying" if error.will_retry else "exhausted"
             self._emit(
@@ -369,28 +435,39 @@ class SessionRunner:
             )
 
         started = time.monotonic()
-        brain = self.rt.brain_for(self.session_id, request.model)
         try:
+            brain = self.rt.brain_for(self.session_id, request.model)
             message = await self._interruptible(brain.complete(request, on_text=previews.on_text, on_error=on_error))
         except _Interrupted:
             self._end_span(span["id"], zero_usage(), failed=True)
             raise
-        except BrainError as exc:
+        except Exception as exc:  # a model failure, or a bug on the way: either way the turn ends here
             self._end_span(span["id"], zero_usage(), failed=True)
+            if isinstance(exc, BrainError):
+                kind, text = error_type(exc), str(exc)
+            else:
+                log.exception("session %s: the model request failed unexpectedly", self.session_id)
+                kind, text = "unknown_error", f"the model request failed unexpectedly: {type(exc).__name__}: {exc}"
             if not errors or errors[-1].will_retry:
-                retry = {"type": "exhausted"}
-                error = {"type": error_type(exc), "message": str(exc), "retry_status": retry}
-                self._emit("session.error", error=error)
+                self._emit(
+                    "session.error", error={"type": kind, "message": text, "retry_status": {"type": "exhausted"}}
+                )
             self._flush_inbox()
             self._set_idle({"type": "retries_exhausted"})
-            return True
+            return False
+        finally:
+            self.retrying = False
         produced = False
         for type_, fields in response_events(message, agent, previews.ids):
             produced = produced or type_ != "agent.thinking"
             self._emit(type_, **fields)
         usage = model_usage(message.get("usage") or {})
         self._end_span(span["id"], usage, failed=False)
-        self.rt.add_usage(self.session_id, usage, time.monotonic() - started)
+        cost = _budget.response_cost(message, request.model, usage)
+        session = self.rt.add_usage(self.session_id, usage, time.monotonic() - started, cost)
+        self._emit("session.usage", usage=dict(session["usage"]), budget=session.get("budget"))
+        if not produced:
+            self._set_idle({"type": "end_turn"})
         return produced
 
     def _end_span(self, start_id: str, usage: dict[str, int], *, failed: bool) -> None:

@@ -11,23 +11,32 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from nb_agents.errors import ConflictError, InvalidRequestError, NotFoundError
+from nb_agents.errors import ConflictError, InvalidRequestError, NotFoundError, PrerequisiteError
 from nb_agents.events import make_event, now, validate_event
-from nb_agents.runtime import _objects
+from nb_agents.runtime import _budget, _objects
 from nb_agents.runtime._bus import EventBus
 from nb_agents.runtime._intake import client_event
 from nb_agents.runtime._registry import Registry
 from nb_agents.runtime._runner import SessionRunner
 from nb_agents.runtime._sandboxes import SandboxProvider, choose_provider
-from nb_agents.runtime.brain import Brain, MessagesBrain, RetryPolicy, brain_for, is_replay_model
+from nb_agents.runtime.brain import (
+    DEFAULT_IDLE_TIMEOUT,
+    Brain,
+    MessagesBrain,
+    RetryPolicy,
+    brain_for,
+    is_replay_model,
+)
 from nb_agents.sandbox import Sandbox
 from nb_agents.store import Store
 
 __all__ = ["Runtime"]
 
 log = logging.getLogger(__name__)
+
+N = TypeVar("N", int, float)
 
 
 class Runtime(Registry):
@@ -43,6 +52,11 @@ class Runtime(Registry):
         eager_sandbox: Wait for the sandbox to start before the first model request, instead
             of starting it beside it (only to measure what the lazy start saves;
             ``NB_AGENTS_SANDBOX_EAGER=1``).
+        model_idle_timeout: Seconds a model request may go without a byte before it is
+            abandoned and retried (default ``NB_AGENTS_MODEL_IDLE_TIMEOUT``, else 90).
+        max_tool_rounds: Tool-use rounds (model responses that call tools) one turn may take
+            before it stops with ``tool_use_limit_reached_error`` (default
+            ``NB_AGENTS_MAX_TOOL_ROUNDS``, else 200).
     """
 
     def __init__(
@@ -53,6 +67,8 @@ class Runtime(Registry):
         record_dir: Path | None = None,
         max_tokens: int = 8192,
         eager_sandbox: bool | None = None,
+        model_idle_timeout: float | None = None,
+        max_tool_rounds: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +80,11 @@ class Runtime(Registry):
         )
         self.record_dir = record_dir
         self.max_tokens = max_tokens
+        self.model_idle_timeout = _positive(
+            "NB_AGENTS_MODEL_IDLE_TIMEOUT", model_idle_timeout, float, DEFAULT_IDLE_TIMEOUT
+        )
+        self.max_tool_rounds = _positive("NB_AGENTS_MAX_TOOL_ROUNDS", max_tool_rounds, int, 200)
+        self._spend: dict[str, float] = {}
         self._runners: dict[str, SessionRunner] = {}
         self._brains: dict[str, Brain] = {}
         self._messages: MessagesBrain | None = None
@@ -152,24 +173,64 @@ class Runtime(Registry):
         self.store.update_session(session)
         self._status[session_id] = status
 
-    def add_usage(self, session_id: str, usage: Mapping[str, int], seconds: float) -> None:
-        """Add one model request's usage and active time to the session totals."""
+    def add_usage(
+        self, session_id: str, usage: Mapping[str, int], seconds: float, cost: float | None
+    ) -> dict[str, Any]:
+        """Add one model request's usage, list cost and active time to the session totals.
+
+        Args:
+            session_id: The session.
+            usage: The request's token counts.
+            seconds: How long the request took.
+            cost: Its estimated list cost in USD, or None if its model has no list price (the
+                session's ``list_cost`` is unknown from then on).
+
+        Returns:
+            The updated session.
+        """
         session = self.require_session(session_id)
         total = session["usage"]
         for key in ("input_tokens", "output_tokens", "cache_read_input_tokens"):
             total[key] = int(total.get(key) or 0) + int(usage.get(key, 0))
         cache = total.setdefault("cache_creation", {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0})
         cache["ephemeral_5m_input_tokens"] += int(usage.get("cache_creation_input_tokens", 0))
+        spent = self.spend(session_id)
+        if cost is None or spent is None:
+            total.pop("list_cost", None)
+            self._spend.pop(session_id, None)
+        else:
+            self._spend[session_id] = spent + cost
+            total["list_cost"] = _budget.money(spent + cost)
         stats = session["stats"]
         stats["active_seconds"] = round(float(stats.get("active_seconds") or 0.0) + seconds, 6)
         session["updated_at"] = now()
         self.store.update_session(session)
+        return session
+
+    def spend(self, session_id: str) -> float | None:
+        """A session's estimated list cost in USD so far, or None when it cannot be told.
+
+        Exact while this process runs; after a restart it continues from the stored figure
+        (whole cents, rounded up), so a restart can only make a budget stop earlier.
+        """
+        if session_id not in self._spend:
+            cost = self.require_session(session_id)["usage"].get("list_cost")
+            if cost is None:
+                return None
+            self._spend[session_id] = int(cost["amount"]) / 100
+        return self._spend[session_id]
 
     def make_sandbox(self, session_id: str, on_notice: Callable[[str, str], None]) -> Sandbox:
         """A new (not yet started) sandbox for a session."""
         session = self.require_session(session_id)
         environment = self.store.get_environment(session["environment_id"]) or {"id": session["environment_id"]}
         return self.sandboxes.make(session_id, environment, on_notice)
+
+    def sandbox_notice(self, session_id: str) -> str | None:
+        """What the session must be told about where its tools run (no isolation ...), or None."""
+        session = self.require_session(session_id)
+        environment = self.store.get_environment(session["environment_id"]) or {"id": session["environment_id"]}
+        return self.sandboxes.notice(environment)
 
     def brain_for(self, session_id: str, model: str) -> Brain:
         """The brain of a session: one shared Messages API client, or the session's replay file.
@@ -181,7 +242,7 @@ class Runtime(Registry):
         brain = self._brains.get(key)
         if brain is None:
             if self._messages is None and not is_replay_model(model):
-                self._messages = MessagesBrain(retry=_retry_policy())
+                self._messages = MessagesBrain(retry=_retry_policy(), idle_timeout=self.model_idle_timeout)
             record = self.record_dir / f"{session_id}.jsonl" if self.record_dir else None
             brain = self._brains[key] = brain_for(model, record_to=record, messages=self._messages)
         return brain
@@ -215,17 +276,29 @@ class Runtime(Registry):
         if len(initial) > 50 or any(e.get("type") != "user.message" for e in initial):
             raise InvalidRequestError("initial_events: at most 50 events, each a user.message")
         session = _objects.new_session(params, agent, env, now())
+        list_cost = _budget.zero_cost(agent["model"]["id"])
+        if list_cost is not None:
+            session["usage"]["list_cost"] = list_cost
+        if params.get("budget") is not None:
+            session["budget"] = _budget.budget_param(params["budget"])
+            _budget.check_budgetable(agent["model"]["id"], list_cost, used=False)
         self.store.insert_session(session)
         if initial:
             self.send_events(session["id"], initial)
         return session
 
     def update_session(self, session_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Update title, metadata or the agent's tools (not while running)."""
+        """Update title, metadata, budget or the agent's tools (tools not while running)."""
         session = self.require_session(session_id)
         changed: dict[str, Any] = {}
         if "vault_ids" in params:
             raise InvalidRequestError("updating vault_ids is not yet supported")
+        if "budget" in params:
+            if session["status"] == "terminated":
+                raise InvalidRequestError(f"session '{session_id}' is terminated; its budget cannot change")
+            budget = _budget.budget_update(session, params["budget"])
+            if budget != session.get("budget"):
+                session["budget"] = changed["budget"] = budget
         if "title" in params:
             session["title"] = changed["title"] = params["title"]
         if "metadata" in params:
@@ -249,27 +322,46 @@ class Runtime(Registry):
             self.append(session_id, [make_event("session.updated", **changed)])
         return session
 
-    def archive_session(self, session_id: str) -> dict[str, Any]:
-        """Archive an idle session: it becomes read-only."""
+    async def archive_session(self, session_id: str) -> dict[str, Any]:
+        """Archive an idle session (or one waiting to retry the model): it becomes read-only."""
+        await self._stop_retrying(session_id)
         session = self.require_session(session_id)
         if session["status"] == "running":
-            raise InvalidRequestError("the session is running; interrupt it or wait until it is idle")
+            raise InvalidRequestError(_RUNNING)
         session["archived_at"] = session.get("archived_at") or now()
         self.store.update_session(session)
         self._drop_runner(session_id)
         return session
 
-    def delete_session(self, session_id: str) -> dict[str, Any]:
-        """Delete an idle session; its stream ends with ``session.deleted``."""
+    async def delete_session(self, session_id: str) -> dict[str, Any]:
+        """Delete an idle session (or one waiting to retry the model); its stream ends with ``session.deleted``."""
+        await self._stop_retrying(session_id)
         session = self.require_session(session_id)
         if session["status"] == "running":
-            raise InvalidRequestError("the session is running; interrupt it or wait until it is idle")
+            raise InvalidRequestError(_RUNNING)
         self.append(session_id, [make_event("session.deleted")])
         self.store.delete_session(session_id)
         self._status.pop(session_id, None)
+        self._spend.pop(session_id, None)
         self.bus.close_session(session_id)
         self._drop_runner(session_id)
         return {"id": session_id, "type": "session_deleted"}
+
+    async def _stop_retrying(self, session_id: str, timeout: float = 5.0) -> None:
+        """Interrupt a running session whose model request waits to be retried, and wait for its idle.
+
+        A session in a retry storm is not doing work that archiving or deleting would lose, and a
+        user who archives it wants it to stop. Any other running session is left alone (the API
+        answers 400 for those).
+        """
+        runner = self._runners.get(session_id)
+        if runner is None or not runner.retrying or self.session_status(session_id) != "running":
+            return
+        self.send_events(session_id, [{"type": "user.interrupt"}])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.session_status(session_id) == "running" and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     def _drop_runner(self, session_id: str) -> None:
         """Stop a session's runner and remove its sandbox (container and volume, or workspace)."""
@@ -312,8 +404,35 @@ class Runtime(Registry):
         return stored
 
 
+_RUNNING = (
+    "the session is running; send a user.interrupt event (session.interrupt() in a notebook) and "
+    "wait for its session.status_idle, then try again"
+)
+
+
 def _retry_policy() -> RetryPolicy:
     """Model retries: ``NB_AGENTS_MODEL_RETRIES`` attempts, ``NB_AGENTS_MODEL_RETRY_DELAY`` seconds first."""
     attempts = int(os.environ.get("NB_AGENTS_MODEL_RETRIES", "5"))
     delay = float(os.environ.get("NB_AGENTS_MODEL_RETRY_DELAY", "0.5"))
     return RetryPolicy(max_attempts=attempts, base_delay=delay, max_delay=max(delay, 8.0 * delay / 0.5))
+
+
+def _positive(env: str, given: N | None, kind: type[N], default: N) -> N:
+    """A positive setting: the argument, else the environment variable, else the default.
+
+    Raises:
+        PrerequisiteError: The environment variable is not a positive number.
+    """
+    if given is not None:
+        value = given
+    else:
+        raw = os.environ.get(env, "").strip()
+        try:
+            value = kind(raw) if raw else default
+        except ValueError:
+            raise PrerequisiteError(
+                f"{env}={raw!r} is not a {kind.__name__}; unset it or give a positive number"
+            ) from None
+    if not value > 0:
+        raise PrerequisiteError(f"{env}: {value!r} must be positive")
+    return value

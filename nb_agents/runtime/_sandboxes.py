@@ -1,8 +1,9 @@
 """Which hands a runtime uses: a Docker container per session, or the process sandbox.
 
 ``NB_AGENTS_SANDBOX`` chooses: ``docker``, ``process``, or ``auto`` (the default: Docker when an
-engine and the base image are there, else the process sandbox, whose lack of isolation every
-session using it is told about).
+engine and the base image are there, else the process sandbox). Every session whose tools run in
+the process sandbox, chosen or fallen back to, is told that it has no isolation, and, when its
+environment limits networking, that the limit is not enforced.
 """
 
 from __future__ import annotations
@@ -29,13 +30,30 @@ class SandboxProvider:
 
     Attributes:
         kind: ``docker`` or ``process``.
-        warning: Told to every session whose tools run here (the process sandbox fallback), or None.
+        why: Why this kind was chosen, for the process sandbox's notice (``NB_AGENTS_SANDBOX=process``,
+            or why Docker cannot run).
     """
 
-    def __init__(self, kind: str, state_dir: Path, warning: str | None = None) -> None:
+    def __init__(self, kind: str, state_dir: Path, why: str = "") -> None:
         self.kind = kind
         self.state_dir = state_dir
-        self.warning = warning
+        self.why = why
+
+    def notice(self, environment: Mapping[str, Any]) -> str | None:
+        """What a session on ``environment`` must be told about its sandbox, or None (Docker)."""
+        if self.kind == "docker":
+            return None
+        text = (
+            f"Tools run in a process sandbox on the host, WITHOUT isolation ({self.why}). "
+            "Files, processes and the network of this machine are within the agent's reach."
+        )
+        networking = ((environment.get("config") or {}).get("networking") or {}).get("type", "unrestricted")
+        if networking != "unrestricted":
+            text += (
+                f" This environment's networking ('{networking}') is NOT enforced: the process sandbox "
+                "cannot limit the network; use the Docker sandbox for that."
+            )
+        return text
 
     def workspace(self, session_id: str) -> Path:
         """The host directory of a process sandbox's workspace."""
@@ -82,7 +100,7 @@ def choose_provider(state_dir: Path, choice: str | None = None) -> SandboxProvid
     if choice not in ("auto", "docker", "process"):
         raise PrerequisiteError(f"NB_AGENTS_SANDBOX={choice!r}: use auto, docker or process")
     if choice == "process":
-        return SandboxProvider("process", state_dir)
+        return SandboxProvider("process", state_dir, "NB_AGENTS_SANDBOX=process")
     from nb_agents.sandbox.docker import unavailable_reason
 
     reason = unavailable_reason()
@@ -90,9 +108,6 @@ def choose_provider(state_dir: Path, choice: str | None = None) -> SandboxProvid
         return SandboxProvider("docker", state_dir)
     if choice == "docker":
         raise PrerequisiteError(f"Docker sandboxes cannot run here: {reason}")
-    warning = (
-        f"Tools run in a process sandbox on the host, WITHOUT isolation (no Docker: {reason}). "
-        "Files, processes and the network of this machine are within the agent's reach."
-    )
-    log.warning("%s", warning)
-    return SandboxProvider("process", state_dir, warning)
+    provider = SandboxProvider("process", state_dir, f"no Docker: {reason}")
+    log.warning("%s", provider.notice({}))
+    return provider

@@ -140,11 +140,11 @@ async def list_sessions(request: Request, rt: Runtime) -> Json:
 
 
 async def archive_session(request: Request, rt: Runtime) -> Json:
-    return rt.archive_session(request.path_params["session_id"])
+    return await rt.archive_session(request.path_params["session_id"])
 
 
 async def delete_session(request: Request, rt: Runtime) -> Json:
-    return rt.delete_session(request.path_params["session_id"])
+    return await rt.delete_session(request.path_params["session_id"])
 
 
 # ---- events --------------------------------------------------------------------------------------

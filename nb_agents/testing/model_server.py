@@ -24,6 +24,10 @@ may carry ``"delay_ms"`` (wait before answering). Faults:
 | ``{"fault": "truncate", ...}`` (as break) | part of a stream, ended cleanly (no message_stop) |
 | ``{"fault": "stream_error", "error_type": t?}`` | 200 stream that carries an SSE ``error`` event |
 | ``{"fault": "hang"}`` | never answers (until the client goes away or the server closes) |
+| ``{"fault": "stall", "response": msg?, "after_events": n?}`` | streams ``n`` events (default 0: only \
+the headers), then sends nothing more until the client goes away |
+| ``{"fault": "malformed", "after_events": n?}`` | streams ``n`` events (default 2), then an event whose \
+data is not JSON, then ends |
 
 A request with no step left, or a step that is neither, is answered 400 ``invalid_request_error``
 (which a client does not retry), so a short script fails a test loudly.
@@ -109,6 +113,21 @@ class _BrokenResponse(Response):
         await send({"type": "http.response.body", "body": self._first, "more_body": True})
 
 
+class _StalledResponse(Response):
+    """Sends the headers and the start of an SSE body, then nothing until the client goes away."""
+
+    def __init__(self, first_bytes: bytes, server: FakeModelServer) -> None:
+        super().__init__(media_type="text/event-stream")
+        self._first = first_bytes
+        self._server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        if self._first:
+            await send({"type": "http.response.body", "body": self._first, "more_body": True})
+        await self._server._wait_for_disconnect(receive)
+
+
 class _QuietBreaks(logging.Filter):
     """Drops uvicorn's complaint about the responses a ``break`` fault cuts off on purpose."""
 
@@ -139,7 +158,7 @@ class FakeModelServer:
 
     Attributes:
         requests: Every request received, in order.
-        disconnects: How many ``hang`` requests were ended by the client going away.
+        disconnects: How many ``hang`` and ``stall`` requests were ended by the client going away.
     """
 
     def __init__(
@@ -273,6 +292,14 @@ class FakeModelServer:
             if fault == "truncate":
                 return Response(data, media_type="text/event-stream")
             return _BrokenResponse(data, "text/event-stream")
+        if fault == "stall":
+            response = step.get("response") or text_response("This answer stops in the middle.")
+            events = message_events(response, self._chunk_size)[: int(step.get("after_events", 0))]
+            return _StalledResponse(b"".join(_sse(n, d) for n, d in events), self)
+        if fault == "malformed":
+            events = message_events(text_response("Garbled."), self._chunk_size)[: int(step.get("after_events", 2))]
+            garbage = b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, \n\n'
+            return Response(b"".join(_sse(n, d) for n, d in events) + garbage, media_type="text/event-stream")
         if fault == "stream_error":
             error_type = str(step.get("error_type", "overloaded_error"))
             error = {"type": "error", "error": {"type": error_type, "message": "scripted stream error"}}
@@ -287,10 +314,17 @@ class FakeModelServer:
             await asyncio.sleep(0)
 
     async def _hang(self, request: Request) -> Response:
+        await self._wait_for_disconnect(request.receive)
+        return _error(503, "api_error", "fake model server: hang ended")
+
+    async def _wait_for_disconnect(self, receive: Receive) -> None:
+        """Wait until the client goes away (counted in ``disconnects``) or the server closes."""
         while not self._closing.is_set():
-            if await request.is_disconnected():
+            try:
+                message = await asyncio.wait_for(receive(), 0.05)
+            except asyncio.TimeoutError:
+                continue
+            if message["type"] == "http.disconnect":
                 with self._lock:
                     self.disconnects += 1
-                break
-            await asyncio.sleep(0.02)
-        return _error(503, "api_error", "fake model server: hang ended")
+                return

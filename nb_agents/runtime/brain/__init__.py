@@ -9,9 +9,9 @@ records a live session into such a file.
 from __future__ import annotations
 
 from nb_agents.runtime.brain._factory import REPLAY_PREFIX, brain_for, is_replay_model
-from nb_agents.runtime.brain._messages import MessagesBrain
+from nb_agents.runtime.brain._messages import DEFAULT_IDLE_TIMEOUT, MessagesBrain
 from nb_agents.runtime.brain._recording import RecordingBrain, append_response
-from nb_agents.runtime.brain._replay import ReplayBrain, ReplayEntry, load_replay
+from nb_agents.runtime.brain._replay import UNRECORDED_MODEL, ReplayBrain, ReplayEntry, load_replay
 from nb_agents.runtime.brain._retry import RetryPolicy
 from nb_agents.runtime.brain._types import (
     Brain,
@@ -25,6 +25,7 @@ from nb_agents.runtime.brain._types import (
 )
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
     "REPLAY_PREFIX",
     "Brain",
     "ErrorCallback",
@@ -38,6 +39,7 @@ __all__ = [
     "ReplayEntry",
     "RetryPolicy",
     "TextCallback",
+    "UNRECORDED_MODEL",
     "append_response",
     "assistant_turns",
     "brain_for",

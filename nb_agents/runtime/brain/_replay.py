@@ -26,7 +26,10 @@ from nb_agents.runtime.brain._types import (
     assistant_turns,
 )
 
-__all__ = ["ReplayBrain", "ReplayEntry", "is_response_line", "load_replay"]
+__all__ = ["UNRECORDED_MODEL", "ReplayBrain", "ReplayEntry", "is_response_line", "load_replay"]
+
+UNRECORDED_MODEL = "replay"
+"""The ``model`` of a replayed response whose line names none (written by hand, not recorded)."""
 
 _WRAPPER_KEYS = {"response", "delay_ms", "note"}
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -95,7 +98,7 @@ def _entry(path: Path, line: int, turn: int, obj: Any) -> ReplayEntry:
         "id": f"msg_replay_{turn:03d}",
         "type": "message",
         "role": "assistant",
-        "model": "replay",
+        "model": UNRECORDED_MODEL,
         "stop_reason": "tool_use" if uses_tools else "end_turn",
         "stop_sequence": None,
         **obj,

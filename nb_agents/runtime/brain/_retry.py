@@ -17,11 +17,31 @@ import httpx2
 
 from nb_agents.runtime.brain._types import ModelErrorType
 
-__all__ = ["Failure", "IncompleteStreamError", "RetryPolicy", "classify"]
+__all__ = [
+    "BrokenStreamError",
+    "Failure",
+    "IncompleteStreamError",
+    "MalformedStreamError",
+    "RetryPolicy",
+    "StalledStreamError",
+    "classify",
+]
 
 
 class IncompleteStreamError(Exception):
     """The SSE stream ended (cleanly, as far as HTTP goes) before ``message_stop``."""
+
+
+class BrokenStreamError(Exception):
+    """The connection failed after the response had started streaming."""
+
+
+class StalledStreamError(Exception):
+    """No byte came for the idle timeout: before the response started, or in the middle of it."""
+
+
+class MalformedStreamError(Exception):
+    """The response stream could not be parsed (bad SSE framing, JSON or event shapes)."""
 
 
 @dataclass(frozen=True)
@@ -102,19 +122,21 @@ def classify(exc: BaseException) -> Failure | None:
     """
     if isinstance(exc, anthropic.APIStatusError):
         return _status_failure(exc)
+    if isinstance(exc, StalledStreamError):
+        return Failure("model_request_failed_error", f"the model stopped answering: {exc}", True)
+    if isinstance(exc, BrokenStreamError):
+        return Failure("model_request_failed_error", f"the response stream broke off: {exc}", True)
+    if isinstance(exc, IncompleteStreamError):
+        return Failure("model_request_failed_error", f"the response stream was cut short: {exc}", True)
+    if isinstance(exc, MalformedStreamError):
+        return Failure("model_request_failed_error", f"the response stream was malformed: {exc}", True)
     if isinstance(exc, anthropic.APITimeoutError):
         return Failure("model_request_failed_error", "the model request timed out", True)
     if isinstance(exc, anthropic.APIConnectionError):
         cause = exc.__cause__ or exc
         return Failure("model_request_failed_error", f"could not reach the model: {cause}", True)
     if isinstance(exc, httpx2.TransportError):
-        return Failure("model_request_failed_error", f"the response stream broke off: {exc}", True)
-    if isinstance(exc, IncompleteStreamError):
-        return Failure("model_request_failed_error", f"the response stream was cut short: {exc}", True)
+        return Failure("model_request_failed_error", f"could not reach the model: {exc}", True)
     if isinstance(exc, anthropic.AnthropicError):
         return Failure("model_request_failed_error", f"{type(exc).__name__}: {exc}", False)
-    if isinstance(exc, TypeError) and "authentication method" in str(exc):
-        # The SDK raises a bare TypeError when it finds no credentials at all.
-        why = "no Anthropic credentials: set ANTHROPIC_API_KEY, or use a replay:<path> model"
-        return Failure("model_request_failed_error", why, False)
     return None

@@ -1,4 +1,7 @@
-"""Estimated model cost: a documented, overridable table of list prices per million tokens."""
+"""Estimated model cost: a documented, overridable table of list prices per million tokens.
+
+Shared by the runtime (session budgets) and the analysis layer (cost columns).
+"""
 
 from __future__ import annotations
 
