@@ -18,6 +18,7 @@ NbAgentsError
 │   └── ReplayError                    a replay file is malformed or has no answer left
 └── ApiError                           a wire-protocol error with an HTTP status and error type
     ├── InvalidRequestError            400 invalid_request_error
+    │   └── NotAvailableLocallyError   400 a hosted feature the local runtime does not have
     ├── AuthenticationError            401 authentication_error
     ├── NotFoundError                  404 not_found_error
     └── ConflictError                  409 conflict (wrong state, version mismatch)
@@ -37,6 +38,7 @@ __all__ = [
     "EventValidationError",
     "InvalidRequestError",
     "NbAgentsError",
+    "NotAvailableLocallyError",
     "NotFoundError",
     "PrerequisiteError",
     "ReplayError",
@@ -149,6 +151,24 @@ class InvalidRequestError(ApiError):
 
     status = 400
     error_type = "invalid_request_error"
+
+
+class NotAvailableLocallyError(InvalidRequestError):
+    """400 ``not_supported_locally``: a hosted feature (endpoint, parameter, tool) not built locally.
+
+    Args:
+        feature: What was asked for, as the user would name it (``"vaults (vault_ids)"``).
+    """
+
+    error_code_value = "not_supported_locally"
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(
+            f"{feature} is not available in the local runtime; leave it out here, or use the "
+            "hosted Managed Agents API for it (NB_AGENTS_BACKEND=hosted)",
+            error_code=self.error_code_value,
+        )
+        self.feature = feature
 
 
 class AuthenticationError(ApiError):
