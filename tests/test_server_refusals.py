@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -213,10 +212,9 @@ def test_session_params_refused_by_name(client: anthropic.Anthropic) -> None:
 
 def test_agent_params_refused_by_name(client: anthropic.Anthropic) -> None:
     mcp = [{"type": "url", "name": "github", "url": "https://mcp.example.com/github"}]
+    toolset = {"type": "mcp_toolset", "mcp_server_name": "github"}
     msg = _refusal(
-        lambda: client.beta.agents.create(
-            name="m", model="claude-sonnet-4-6", mcp_servers=mcp, tools=[{"type": "mcp_toolset", "mcp_server_name": "github"}]
-        )
+        lambda: client.beta.agents.create(name="m", model="claude-sonnet-4-6", mcp_servers=mcp, tools=[toolset])  # type: ignore[list-item]
     )
     assert "mcp_servers" in msg
     msg = _refusal(
@@ -257,8 +255,9 @@ def test_agent_with_overrides(srv: LocalServer, client: anthropic.Anthropic) -> 
         name="base", model="claude-sonnet-4-6", system="be brief", tools=[{"type": "agent_toolset_20260401"}]
     )
     ask = {"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}
+    overrides = {"system": None, "model": "claude-haiku-4-5", "tools": [ask]}
     session = client.beta.sessions.create(
-        agent={"type": "agent_with_overrides", "id": agent.id, "system": None, "model": "claude-haiku-4-5", "tools": [ask]},  # type: ignore[typeddict-item]
+        agent={"type": "agent_with_overrides", "id": agent.id, **overrides},  # type: ignore[typeddict-item]
         environment_id=env.id,
     )
     raw = srv.raw("GET", f"/v1/sessions/{session.id}").json()
