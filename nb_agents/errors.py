@@ -158,16 +158,12 @@ class NotAvailableLocallyError(InvalidRequestError):
 
     Args:
         feature: What was asked for, as the user would name it (``"vaults (vault_ids)"``).
+        hint: What to do instead; by default, leave it out or use the hosted API.
     """
 
-    error_code_value = "not_supported_locally"
-
-    def __init__(self, feature: str) -> None:
-        super().__init__(
-            f"{feature} is not available in the local runtime; leave it out here, or use the "
-            "hosted Managed Agents API for it (NB_AGENTS_BACKEND=hosted)",
-            error_code=self.error_code_value,
-        )
+    def __init__(self, feature: str, hint: str | None = None) -> None:
+        hint = hint or "leave it out, or use the hosted Managed Agents API for it (NB_AGENTS_BACKEND=hosted)"
+        super().__init__(f"{feature} is not available in the local runtime; {hint}", error_code="not_supported_locally")
         self.feature = feature
 
 

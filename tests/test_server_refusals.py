@@ -208,6 +208,13 @@ def test_session_params_refused_by_name(client: anthropic.Anthropic) -> None:
     assert "memory_store_id" in _refusal(lambda: client.beta.sessions.list(memory_store_id="memstore_1"))
     with pytest.raises(anthropic.BadRequestError, match="unknown field"):
         client.beta.sessions.create(agent=agent.id, environment_id=env.id, extra_body={"colour": "red"})
+    system = {"type": "system.message", "content": [{"type": "text", "text": "hi"}]}
+    assert "system.message" in _refusal(lambda: client.beta.sessions.events.send(session.id, events=[system]))  # type: ignore[list-item]
+    tool_result = {"type": "user.tool_result", "tool_use_id": "sevt_1", "content": []}
+    assert "user.tool_result" in _refusal(lambda: client.beta.sessions.events.send(session.id, events=[tool_result]))  # type: ignore[list-item]
+    assert "self-hosted" in _refusal(
+        lambda: client.beta.environments.create(name="sh", config={"type": "self_hosted"})  # type: ignore[typeddict-item]
+    )
 
 
 def test_agent_params_refused_by_name(client: anthropic.Anthropic) -> None:

@@ -96,7 +96,9 @@ def _refuse_unsupported(params: Mapping[str, Any]) -> None:
     if identity is not None and not isinstance(identity, Mapping):
         raise InvalidRequestError("execution_identity: expected an object {type: 'service_account'}")
     if identity and identity.get("type") != "service_account":
-        raise NotAvailableLocallyError(f"execution_identity {identity.get('type')!r} (only service_account is)")
+        raise NotAvailableLocallyError(
+            f"execution_identity {identity.get('type')!r}", "leave it out: local sessions run as service_account"
+        )
 
 
 def _refuse_unsupported_tools(spec: AgentSpec) -> None:
@@ -105,8 +107,8 @@ def _refuse_unsupported_tools(spec: AgentSpec) -> None:
             enabled = [c.name for c in tool.configs if c.name in WEB_TOOLS and c.enabled]
             if enabled:
                 raise NotAvailableLocallyError(
-                    f"the {' and '.join(enabled)} tool{'s' if len(enabled) > 1 else ''} "
-                    "(the agent toolset lists web_fetch and web_search as disabled here)"
+                    f"the {' and '.join(enabled)} tool{'s' if len(enabled) > 1 else ''}",
+                    "leave web_fetch and web_search out or disabled (the local agent toolset lists them disabled)",
                 )
 
 
@@ -119,7 +121,7 @@ def _local_tools(tools_params: Any) -> list[dict[str, Any]]:
         policies = [tool["default_config"], *tool["configs"]]
         if any(p["permission_policy"]["type"] == "auto" for p in policies):
             raise NotAvailableLocallyError(
-                "the 'auto' permission policy (a model that judges each call); use always_allow or always_ask"
+                "the 'auto' permission policy (a model that judges each call)", "use always_allow or always_ask"
             )
         for config in tool["configs"]:
             if config["name"] in WEB_TOOLS:
@@ -231,7 +233,7 @@ def _metadata(current: Mapping[str, str], patch: Any) -> dict[str, str]:
 def _cloud_config(config: Any) -> dict[str, Any]:
     config = dict(config or {"type": "cloud"})
     if config.get("type") == "self_hosted":
-        raise InvalidRequestError("self_hosted environments are not supported by the local runtime; use a cloud config")
+        raise NotAvailableLocallyError("self-hosted environments (config.type 'self_hosted')", "use type 'cloud'")
     networking = dict(config.get("networking") or {"type": "limited"})
     if networking.get("type") == "limited":
         networking = {
@@ -254,7 +256,9 @@ def _validated_environment(params: Mapping[str, Any]) -> None:
     if unknown:
         raise InvalidRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     if params.get("scope") not in (None, "organization"):
-        raise InvalidRequestError("scope: the local runtime accepts only 'organization'")
+        raise NotAvailableLocallyError(
+            f"environment scope {params.get('scope')!r}", "leave 'scope' out: the local runtime has one, 'organization'"
+        )
     spec_input = {k: params[k] for k in ("name", "description", "config", "metadata") if params.get(k) is not None}
     if isinstance(spec_input.get("metadata"), Mapping):  # null deletes a key in an update: not a value
         spec_input["metadata"] = {k: v for k, v in spec_input["metadata"].items() if v is not None}

@@ -171,6 +171,8 @@ async def delete_session(request: Request, rt: Runtime) -> Json:
 
 async def send_events(request: Request, rt: Runtime) -> Json:
     data = await q.body(request)
+    if set(data) - {"events"}:
+        raise InvalidRequestError(f"unknown field(s) {', '.join(sorted(set(data) - {'events'}))}; allowed: events")
     events = data.get("events")
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise InvalidRequestError("'events' must be a list of event objects")
