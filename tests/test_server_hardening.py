@@ -142,6 +142,11 @@ def test_a_damaged_row_never_breaks_a_list(tmp_path: Path) -> None:
     with conn:
         conn.execute("UPDATE sessions SET body = '{broken' WHERE id = ?", (broken.id,))
         conn.execute("UPDATE environments SET body = '[1]' WHERE id = ?", (broken_env.id,))
+        conn.execute(
+            "INSERT INTO events (session_id, seq, id, type, created_at, body) VALUES (?, 1000, 'sevt_x', "
+            "'user.message', '2026-01-01T00:00:00Z', '{broken')",
+            (good.id,),
+        )
     conn.close()
     with local_server(state) as server:
         agents = server.raw("GET", "/v1/agents")
@@ -153,6 +158,8 @@ def test_a_damaged_row_never_breaks_a_list(tmp_path: Path) -> None:
         assert sessions.status_code == 200 and [s["id"] for s in sessions.json()["data"]] == [good.id]
         envs = server.raw("GET", "/v1/environments")
         assert envs.status_code == 200 and [e["id"] for e in envs.json()["data"]] == [env.id]
+        events = server.raw("GET", f"/v1/sessions/{good.id}/events")
+        assert events.status_code == 200 and all(e["id"] != "sevt_x" for e in events.json()["data"])
         assert "damaged" in server.log()
 
 

@@ -115,9 +115,11 @@ def server_logging(state_dir: Path) -> Iterator[Path]:
     for h in kept:
         h.addFilter(limit)
     root.addHandler(handler)
+    logging.captureWarnings(True)  # warnings too go to the rotated log, not to a raw stderr
     try:
         yield path
     finally:
+        logging.captureWarnings(False)
         root.removeHandler(handler)
         handler.close()
         for h in kept:
