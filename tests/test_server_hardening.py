@@ -26,12 +26,14 @@ from nb_agents.store import Store
 from tests._server import LocalServer, local_server
 
 _CAP = 1024 * 1024  # the module server's request cap (NB_AGENTS_MAX_REQUEST_BYTES)
+_NO_MODEL = "http://127.0.0.1:9"  # a closed loopback port: no request can reach a real model
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     state = tmp_path_factory.mktemp("state")
-    with local_server(state, extra_env={"NB_AGENTS_MAX_REQUEST_BYTES": str(_CAP)}) as server:
+    env = {"NB_AGENTS_MAX_REQUEST_BYTES": str(_CAP)}
+    with local_server(state, _NO_MODEL, extra_env=env) as server:
         yield server
 
 
@@ -177,6 +179,13 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "/v1/environments": {"name": "fz", "config": {"type": "cloud", "networking": {"type": "unrestricted"}}},
     "/v1/sessions": {"agent": "AGENT", "environment_id": "ENV", "title": "t", "metadata": {"k": "v"}},
+    "overrides": {
+        "agent": {
+            "type": "agent_with_overrides", "id": "AGENT", "system": "s", "model": {"id": "m", "effort": "low"},
+            "tools": [{"type": "agent_toolset_20260401", "default_config": {"enabled": False}}],
+        },
+        "environment_id": "ENV",
+    },
     "events": {"events": [{"type": "user.interrupt"}]},
 }  # fmt: skip
 _QUERY_KEYS = (
@@ -242,6 +251,8 @@ def test_fuzz_never_500(srv: LocalServer, client: anthropic.Anthropic) -> None:
                 for k in rng.sample(_QUERY_KEYS, rng.randrange(0, 3))
             )
             key = "events" if pattern.endswith("/events") else "/" + "/".join(pattern.split("/")[1:3])
+            if pattern == "/v1/sessions" and rng.random() < 0.5:
+                key = "overrides"
             template = json.loads(json.dumps(_TEMPLATES.get(key, {})).replace("AGENT", agent.id).replace("ENV", env.id))
             content = _encode(rng, _mutate(rng, template)) if method == "POST" else None
             resp = http.request(method, f"{path}?{query}" if query else path, content=content)

@@ -26,7 +26,8 @@ _SKIPPED = {"organization", "organizations", "messages", "models", "compliance",
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with local_server(tmp_path_factory.mktemp("state")) as server:
+    # A closed loopback port as the model endpoint: no call here may reach a real model.
+    with local_server(tmp_path_factory.mktemp("state"), "http://127.0.0.1:9") as server:
         yield server
 
 

@@ -66,6 +66,12 @@ def _model_config(model: Any) -> dict[str, Any]:
         model = {"id": model}
     if not isinstance(model, Mapping) or not isinstance(model.get("id"), str) or not model["id"]:
         raise InvalidRequestError("model: expected a model id string or an object {id, effort?, speed?}")
+    unknown = sorted(set(model) - {"id", "effort", "speed", "inference_geo"})
+    if unknown:
+        allowed = "id, effort, speed, inference_geo"
+        raise InvalidRequestError(f"model: unknown field(s) {', '.join(unknown)}; allowed: {allowed}")
+    if model.get("inference_geo") is not None and not isinstance(model["inference_geo"], str):
+        raise InvalidRequestError("model.inference_geo: expected a string")
     effort = model.get("effort", "high")
     if isinstance(effort, Mapping):
         effort = effort.get("type")
