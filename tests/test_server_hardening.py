@@ -310,3 +310,24 @@ def test_log_is_capped_under_a_flood(tmp_path: Path) -> None:
         assert total <= 3 * 65536 + 4096, [(p.name, p.stat().st_size) for p in logs]
         assert 1 <= text.count("Invalid HTTP request") <= 20  # rate-limited: a burst per minute
         assert all(_mode(p) == 0o600 for p in logs)
+
+
+def test_rate_limit_lets_a_burst_through_then_says_how_many_it_dropped() -> None:
+    import logging
+
+    from nb_agents.server._logging import RateLimit
+
+    limit = RateLimit(burst=3, window=0.3)
+
+    def record(msg: str, line: int = 1) -> logging.LogRecord:
+        return logging.LogRecord("uvicorn.error", logging.WARNING, "h.py", line, msg, None, None)
+
+    verdicts = [limit.filter(record("Invalid HTTP request received.")) for _ in range(10)]
+    assert verdicts == [True] * 3 + [False] * 7
+    assert limit.filter(record("another call site", line=2))  # counted per call site
+    same = record("Invalid HTTP request received.")
+    assert limit.filter(same) is False and limit.filter(same) is False  # judged once, on every handler
+    time.sleep(0.35)
+    summary = record("Invalid HTTP request received.")
+    assert limit.filter(summary)
+    assert "[8 more like this were not logged" in summary.getMessage()

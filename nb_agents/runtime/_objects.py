@@ -72,7 +72,7 @@ def _model_config(model: Any) -> dict[str, Any]:
         raise InvalidRequestError(f"model: unknown field(s) {', '.join(unknown)}; allowed: {allowed}")
     if model.get("inference_geo") is not None and not isinstance(model["inference_geo"], str):
         raise InvalidRequestError("model.inference_geo: expected a string")
-    effort = model.get("effort", "high")
+    effort = model.get("effort") or "high"
     if isinstance(effort, Mapping):
         effort = effort.get("type")
     if effort not in _EFFORTS:

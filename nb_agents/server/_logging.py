@@ -50,14 +50,14 @@ class RateLimit(logging.Filter):
         self.burst, self.window = burst, window
         self._sites: dict[tuple[str, str, int], list[float | int]] = {}  # site → [window start, passed, dropped]
         self._lock = threading.Lock()
-        self._last: tuple[int, bool] = (0, True)
+        self._last: tuple[logging.LogRecord | None, bool] = (None, True)  # the record itself: ids are reused
 
     def filter(self, record: logging.LogRecord) -> bool:
         with self._lock:
-            if self._last[0] == id(record):
+            if self._last[0] is record:
                 return self._last[1]
             verdict = self._judge(record)
-            self._last = (id(record), verdict)
+            self._last = (record, verdict)
             return verdict
 
     def _judge(self, record: logging.LogRecord) -> bool:
