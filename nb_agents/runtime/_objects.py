@@ -17,8 +17,9 @@ from nb_agents.spec._tools import AGENT_TOOLSET_TYPE, AgentToolset
 
 __all__ = [
     "PACKAGE_MANAGERS",
-    "WEB_TOOLS",
     "agent_with_overrides",
+    "check_session_create",
+    "check_session_update",
     "new_agent",
     "new_environment",
     "new_session",
@@ -41,7 +42,7 @@ _AGENT_FIELDS = (
     "execution_identity",
 )
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
-WEB_TOOLS = ("web_fetch", "web_search")
+_WEB_TOOLS = ("web_fetch", "web_search")
 """Server-side tools of the agent toolset the local runtime cannot run: resolved as disabled."""
 _SESSION_CREATE_FIELDS = (
     "agent",
@@ -107,10 +108,10 @@ def _refuse_unsupported(params: Mapping[str, Any]) -> None:
         )
 
 
-def _refuse_unsupported_tools(spec: AgentSpec) -> None:
+def _refuse_web_tools(spec: AgentSpec) -> None:
     for tool in spec.tools:
         if isinstance(tool, AgentToolset):
-            enabled = [c.name for c in tool.configs if c.name in WEB_TOOLS and c.enabled]
+            enabled = [c.name for c in tool.configs if c.name in _WEB_TOOLS and c.enabled]
             if enabled:
                 raise NotAvailableLocallyError(
                     f"the {' and '.join(enabled)} tool{'s' if len(enabled) > 1 else ''}",
@@ -130,7 +131,7 @@ def _local_tools(tools_params: Any) -> list[dict[str, Any]]:
                 "the 'auto' permission policy (a model that judges each call)", "use always_allow or always_ask"
             )
         for config in tool["configs"]:
-            if config["name"] in WEB_TOOLS:
+            if config["name"] in _WEB_TOOLS:
                 config["enabled"] = False
     return resolved
 
@@ -148,7 +149,7 @@ def _validated_agent_params(params: Mapping[str, Any]) -> dict[str, Any]:
         spec = AgentSpec.from_params(spec_input)
     except SpecError as exc:
         raise _invalid(exc) from exc
-    _refuse_unsupported_tools(spec)
+    _refuse_web_tools(spec)
     return dict(params)
 
 
