@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
         help="record live model responses per session into DIR (replay format)",
     )
     serve.add_argument("--log-level", default="WARNING", help="Python log level (default: WARNING)")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (repeatable; '*' for any; default: loopback names)",
+    )
     _server_parser(sub)
     _sandbox_parser(sub)
     return parser
@@ -118,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 port=args.port,
                 record_dir=args.record,
+                allowed_hosts=args.allow_host,
             )
         elif args.command == "server":
             return _server_command(

@@ -18,6 +18,7 @@ NbAgentsError
 │   └── ReplayError                    a replay file is malformed or has no answer left
 └── ApiError                           a wire-protocol error with an HTTP status and error type
     ├── InvalidRequestError            400 invalid_request_error
+    │   └── NotAvailableLocallyError   400 a hosted feature the local runtime does not have
     ├── AuthenticationError            401 authentication_error
     ├── NotFoundError                  404 not_found_error
     └── ConflictError                  409 conflict (wrong state, version mismatch)
@@ -37,6 +38,7 @@ __all__ = [
     "EventValidationError",
     "InvalidRequestError",
     "NbAgentsError",
+    "NotAvailableLocallyError",
     "NotFoundError",
     "PrerequisiteError",
     "ReplayError",
@@ -149,6 +151,20 @@ class InvalidRequestError(ApiError):
 
     status = 400
     error_type = "invalid_request_error"
+
+
+class NotAvailableLocallyError(InvalidRequestError):
+    """400 ``not_supported_locally``: a hosted feature (endpoint, parameter, tool) not built locally.
+
+    Args:
+        feature: What was asked for, as the user would name it (``"vaults (vault_ids)"``).
+        hint: What to do instead; by default, leave it out or use the hosted API.
+    """
+
+    def __init__(self, feature: str, hint: str | None = None) -> None:
+        hint = hint or "leave it out, or use the hosted Managed Agents API for it (NB_AGENTS_BACKEND=hosted)"
+        super().__init__(f"{feature} is not available in the local runtime; {hint}", error_code="not_supported_locally")
+        self.feature = feature
 
 
 class AuthenticationError(ApiError):

@@ -896,7 +896,7 @@ PERMISSIONS: list[tuple[str, str, str | None, tuple[str, str | None]]] = [
     ("analyst", "write", None, ("deny", None)),
     ("analyst", "web_fetch", None, ("deny", None)),
     ("analyst", "nonsense", None, ("deny", None)),
-    ("all_tools", "write", None, ("allow", "auto")),
+    ("all_tools", "write", None, ("ask", "auto")),
     ("all_tools", "edit", None, ("allow", "always_allow")),
     ("minimal", "bash", None, ("deny", None)),
     ("mcp_and_custom", "lookup_customer", None, ("allow", None)),
@@ -908,7 +908,7 @@ PERMISSIONS: list[tuple[str, str, str | None, tuple[str, str | None]]] = [
     ("mcp_and_custom", "anything", "jira", ("deny", None)),
     ("mcp_and_custom", "search_issues", None, ("deny", None)),
     ("api_form", "web_search", None, ("deny", None)),
-    ("api_form", "bash", None, ("allow", "auto")),
+    ("api_form", "bash", None, ("ask", "auto")),
     ("api_form", "glob", None, ("ask", "always_ask")),
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nb_agents.errors import EventValidationError, InvalidRequestError
+from nb_agents.errors import EventValidationError, InvalidRequestError, NotAvailableLocallyError
 from nb_agents.events import CLIENT_EVENT_TYPES, new_id, validate_event
 from nb_agents.store import Store
 
@@ -15,19 +15,19 @@ if TYPE_CHECKING:
 __all__ = ["client_event"]
 
 _LOCAL_UNSUPPORTED = {
-    "user.tool_result": "user.tool_result is only valid on self_hosted environments",
-    "user.define_outcome": "outcomes (user.define_outcome) are not supported by the local runtime yet",
-    "system.message": "system.message is not supported by the local runtime yet",
+    "user.tool_result": "user.tool_result (it answers tools of self_hosted environments)",
+    "user.define_outcome": "outcomes (user.define_outcome)",
+    "system.message": "system.message events",
 }
 
 
 def client_event(store: Store, runner: SessionRunner, event: Mapping[str, Any]) -> dict[str, Any]:
     """The event to store for a client event, or InvalidRequestError saying what is wrong with it."""
     kind = event.get("type")
-    if kind not in CLIENT_EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in CLIENT_EVENT_TYPES:
         raise InvalidRequestError(f"event type {kind!r} cannot be sent; send one of {sorted(CLIENT_EVENT_TYPES)}")
     if kind in _LOCAL_UNSUPPORTED:
-        raise InvalidRequestError(_LOCAL_UNSUPPORTED[str(kind)])
+        raise NotAvailableLocallyError(_LOCAL_UNSUPPORTED[kind])
     stored = {**event, "id": new_id("sevt"), "processed_at": None}
     try:
         validate_event(stored)

@@ -10,12 +10,16 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from nb_agents.errors import ConflictError, InvalidRequestError, SpecError
+from nb_agents.errors import ConflictError, InvalidRequestError, NotAvailableLocallyError, SpecError
 from nb_agents.events import new_id
 from nb_agents.spec import AgentSpec, EnvironmentSpec, resolve_tools
+from nb_agents.spec._tools import AGENT_TOOLSET_TYPE, AgentToolset
 
 __all__ = [
     "PACKAGE_MANAGERS",
+    "agent_with_overrides",
+    "check_session_create",
+    "check_session_update",
     "new_agent",
     "new_environment",
     "new_session",
@@ -38,6 +42,20 @@ _AGENT_FIELDS = (
     "execution_identity",
 )
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
+_WEB_TOOLS = ("web_fetch", "web_search")
+"""Server-side tools of the agent toolset the local runtime cannot run: resolved as disabled."""
+_SESSION_CREATE_FIELDS = (
+    "agent",
+    "environment_id",
+    "title",
+    "metadata",
+    "resources",
+    "vault_ids",
+    "initial_events",
+    "budget",
+)
+_SESSION_UPDATE_FIELDS = ("agent", "title", "metadata", "vault_ids", "budget")
+_OVERRIDE_FIELDS = ("type", "id", "version", "model", "system", "tools", "mcp_servers", "skills")
 
 
 def _invalid(exc: SpecError) -> InvalidRequestError:
@@ -49,7 +67,13 @@ def _model_config(model: Any) -> dict[str, Any]:
         model = {"id": model}
     if not isinstance(model, Mapping) or not isinstance(model.get("id"), str) or not model["id"]:
         raise InvalidRequestError("model: expected a model id string or an object {id, effort?, speed?}")
-    effort = model.get("effort", "high")
+    unknown = sorted(set(model) - {"id", "effort", "speed", "inference_geo"})
+    if unknown:
+        allowed = "id, effort, speed, inference_geo"
+        raise InvalidRequestError(f"model: unknown field(s) {', '.join(unknown)}; allowed: {allowed}")
+    if model.get("inference_geo") is not None and not isinstance(model["inference_geo"], str):
+        raise InvalidRequestError("model.inference_geo: expected a string")
+    effort = model.get("effort") or "high"
     if isinstance(effort, Mapping):
         effort = effort.get("type")
     if effort not in _EFFORTS:
@@ -65,12 +89,51 @@ def _model_config(model: Any) -> dict[str, Any]:
 
 def _refuse_unsupported(params: Mapping[str, Any]) -> None:
     if params.get("skills"):
-        raise InvalidRequestError("skills are not supported by the local runtime yet; remove 'skills'")
+        raise NotAvailableLocallyError("skills (the agent's 'skills')")
     if params.get("multiagent"):
-        raise InvalidRequestError("multiagent is not supported by the local runtime yet; remove 'multiagent'")
+        raise NotAvailableLocallyError("multiagent (the agent's 'multiagent')")
+    if params.get("mcp_servers"):
+        raise NotAvailableLocallyError("MCP servers (the agent's 'mcp_servers')")
+    tools = params.get("tools")
+    if isinstance(tools, list) and any(
+        isinstance(t, Mapping) and (t.get("type") == "mcp_toolset" or "mcp" in t) for t in tools
+    ):
+        raise NotAvailableLocallyError("MCP toolsets (tools[].type 'mcp_toolset')")
     identity = params.get("execution_identity")
+    if identity is not None and not isinstance(identity, Mapping):
+        raise InvalidRequestError("execution_identity: expected an object {type: 'service_account'}")
     if identity and identity.get("type") != "service_account":
-        raise InvalidRequestError("execution_identity: the local runtime supports only service_account")
+        raise NotAvailableLocallyError(
+            f"execution_identity {identity.get('type')!r}", "leave it out: local sessions run as service_account"
+        )
+
+
+def _refuse_web_tools(spec: AgentSpec) -> None:
+    for tool in spec.tools:
+        if isinstance(tool, AgentToolset):
+            enabled = [c.name for c in tool.configs if c.name in _WEB_TOOLS and c.enabled]
+            if enabled:
+                raise NotAvailableLocallyError(
+                    f"the {' and '.join(enabled)} tool{'s' if len(enabled) > 1 else ''}",
+                    "leave web_fetch and web_search out or disabled (the local agent toolset lists them disabled)",
+                )
+
+
+def _local_tools(tools_params: Any) -> list[dict[str, Any]]:
+    """Resolve tools as the local runtime runs them: web tools disabled, ``auto`` refused."""
+    resolved = resolve_tools(tools_params or [])
+    for tool in resolved:
+        if tool.get("type") != AGENT_TOOLSET_TYPE:
+            continue
+        policies = [tool["default_config"], *tool["configs"]]
+        if any(p["permission_policy"]["type"] == "auto" for p in policies):
+            raise NotAvailableLocallyError(
+                "the 'auto' permission policy (a model that judges each call)", "use always_allow or always_ask"
+            )
+        for config in tool["configs"]:
+            if config["name"] in _WEB_TOOLS:
+                config["enabled"] = False
+    return resolved
 
 
 def _validated_agent_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,9 +146,10 @@ def _validated_agent_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(spec_input.get("metadata"), Mapping):  # null deletes a key in an update: not a value
         spec_input["metadata"] = {k: v for k, v in spec_input["metadata"].items() if v is not None}
     try:
-        AgentSpec.from_params(spec_input)
+        spec = AgentSpec.from_params(spec_input)
     except SpecError as exc:
         raise _invalid(exc) from exc
+    _refuse_web_tools(spec)
     return dict(params)
 
 
@@ -102,8 +166,8 @@ def new_agent(params: Mapping[str, Any], now: str) -> dict[str, Any]:
         "description": p.get("description") or None,
         "system": p.get("system") or None,
         "model": _model_config(p["model"]),
-        "tools": resolve_tools(p.get("tools") or []),
-        "mcp_servers": list(p.get("mcp_servers") or []),
+        "tools": _local_tools(p.get("tools")),
+        "mcp_servers": [],
         "skills": [],
         "multiagent": None,
         "execution_identity": {"type": "service_account"},
@@ -144,9 +208,9 @@ def updated_agent(current: Mapping[str, Any], params: Mapping[str, Any], now: st
         if key in params:
             nxt[key] = params[key] or None
     if "tools" in params:
-        nxt["tools"] = resolve_tools(params["tools"] or [])
+        nxt["tools"] = _local_tools(params["tools"])
     if "mcp_servers" in params:
-        nxt["mcp_servers"] = list(params["mcp_servers"] or [])
+        nxt["mcp_servers"] = []
     if "metadata" in params:
         nxt["metadata"] = _metadata(current["metadata"], params["metadata"])
     if all(nxt[k] == current[k] for k in _AGENT_FIELDS if k in nxt):
@@ -176,7 +240,7 @@ def _metadata(current: Mapping[str, str], patch: Any) -> dict[str, str]:
 def _cloud_config(config: Any) -> dict[str, Any]:
     config = dict(config or {"type": "cloud"})
     if config.get("type") == "self_hosted":
-        raise InvalidRequestError("self_hosted environments are not supported by the local runtime; use a cloud config")
+        raise NotAvailableLocallyError("self-hosted environments (config.type 'self_hosted')", "use type 'cloud'")
     networking = dict(config.get("networking") or {"type": "limited"})
     if networking.get("type") == "limited":
         networking = {
@@ -199,7 +263,9 @@ def _validated_environment(params: Mapping[str, Any]) -> None:
     if unknown:
         raise InvalidRequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     if params.get("scope") not in (None, "organization"):
-        raise InvalidRequestError("scope: the local runtime accepts only 'organization'")
+        raise NotAvailableLocallyError(
+            f"environment scope {params.get('scope')!r}", "leave 'scope' out: the local runtime has one, 'organization'"
+        )
     spec_input = {k: params[k] for k in ("name", "description", "config", "metadata") if params.get(k) is not None}
     if isinstance(spec_input.get("metadata"), Mapping):  # null deletes a key in an update: not a value
         spec_input["metadata"] = {k: v for k, v in spec_input["metadata"].items() if v is not None}
@@ -272,15 +338,87 @@ def session_agent(agent: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "agent", **{k: copy.deepcopy(agent[k]) for k in keys}}
 
 
+def agent_with_overrides(agent: Mapping[str, Any], ref: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """``agent`` with the overrides of an ``agent_with_overrides`` reference applied.
+
+    Overrides (``model``, ``system``, ``tools``, ``mcp_servers``, ``skills``) replace the
+    agent's values in full for one session; the agent itself is not changed.
+    """
+    unknown = sorted(set(ref) - set(_OVERRIDE_FIELDS))
+    if unknown:
+        raise InvalidRequestError(
+            f"agent: unknown field(s) {', '.join(unknown)} in agent_with_overrides; "
+            f"allowed: {', '.join(_OVERRIDE_FIELDS)}"
+        )
+    patch = {k: ref[k] for k in ("model", "system", "tools", "mcp_servers", "skills") if k in ref}
+    if "model" in patch and not patch["model"]:
+        raise InvalidRequestError("agent.model: an override cannot clear the model; leave it out to keep the agent's")
+    merged = updated_agent({**agent, "archived_at": None}, patch, now)
+    if merged is None:
+        return dict(agent)
+    return {**merged, "version": agent["version"], "archived_at": agent.get("archived_at")}
+
+
+def check_session_create(params: Mapping[str, Any]) -> None:
+    """Refuse create params that are malformed or ask for what the local runtime does not have."""
+    unknown = sorted(set(params) - set(_SESSION_CREATE_FIELDS))
+    if unknown:
+        raise InvalidRequestError(
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_SESSION_CREATE_FIELDS)}"
+        )
+    if params.get("resources"):
+        raise NotAvailableLocallyError("session resources (files and repositories mounted in the session)")
+    _check_vault_ids(params.get("vault_ids"))
+    _check_title(params.get("title"))
+    initial = params.get("initial_events")
+    if initial is not None and not isinstance(initial, list):
+        raise InvalidRequestError("initial_events: expected a list of user.message events")
+    if any(not isinstance(e, Mapping) for e in initial or ()):
+        raise InvalidRequestError("initial_events: every entry must be an event object")
+    if any(e.get("type") == "user.define_outcome" for e in initial or ()):
+        raise NotAvailableLocallyError("outcomes (user.define_outcome)")
+
+
+def check_session_update(params: Mapping[str, Any]) -> None:
+    """Refuse update params that are malformed or ask for what the local runtime does not have."""
+    unknown = sorted(set(params) - set(_SESSION_UPDATE_FIELDS))
+    if unknown:
+        raise InvalidRequestError(
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_SESSION_UPDATE_FIELDS)}"
+        )
+    _check_vault_ids(params.get("vault_ids"))
+    _check_title(params.get("title"))
+    agent = params.get("agent")
+    if agent is not None:
+        if not isinstance(agent, Mapping):
+            raise InvalidRequestError("agent: expected an object {tools?, mcp_servers?}")
+        extra = sorted(set(agent) - {"type", "tools", "mcp_servers"})
+        if extra:
+            raise InvalidRequestError(f"agent: only tools and mcp_servers can be updated, not {', '.join(extra)}")
+
+
+def _check_vault_ids(vault_ids: Any) -> None:
+    if vault_ids is None:
+        return
+    if not isinstance(vault_ids, list) or not all(isinstance(v, str) for v in vault_ids):
+        raise InvalidRequestError("vault_ids: expected a list of vault ids")
+    if vault_ids:
+        raise NotAvailableLocallyError("vaults (the session's 'vault_ids')")
+
+
+def _check_title(title: Any) -> None:
+    if title is not None and not isinstance(title, str):
+        raise InvalidRequestError(f"title: expected a string or null, got {type(title).__name__}")
+
+
 def new_session(
     params: Mapping[str, Any], agent: Mapping[str, Any], environment: Mapping[str, Any], now: str
 ) -> dict[str, Any]:
-    """Return a new idle Session pinned to ``agent`` (already resolved to one version)."""
-    if params.get("resources"):
-        raise InvalidRequestError("session resources are not supported by the local runtime yet")
+    """Return a new idle Session pinned to ``agent`` (already resolved to one version).
+
+    ``params`` have passed :func:`check_session_create`.
+    """
     title = params.get("title")
-    if title is not None and not isinstance(title, str):
-        raise InvalidRequestError("title: expected a string")
     return {
         "id": new_id("sesn"),
         "type": "session",
@@ -290,7 +428,7 @@ def new_session(
         "title": title,
         "metadata": _metadata({}, params.get("metadata")),
         "resources": [],
-        "vault_ids": list(params.get("vault_ids") or []),
+        "vault_ids": [],
         "outcome_evaluations": [],
         "stats": {"active_seconds": 0.0, "duration_seconds": 0.0},
         "usage": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nb_agents.errors import ConflictError, NotFoundError
+from nb_agents.errors import ConflictError, InvalidRequestError, NotFoundError
 from nb_agents.events import now
 from nb_agents.runtime import _objects
 from nb_agents.store import Store
@@ -33,6 +33,33 @@ class Registry:
             what = f"version {version} of agent '{agent_id}'" if version else f"agent '{agent_id}'"
             raise NotFoundError(f"no {what}")
         return agent
+
+    def session_agent_for(self, ref: Any) -> dict[str, Any]:
+        """The agent version a new session pins, from its ``agent`` param (overrides applied).
+
+        ``ref`` is an agent id, ``{type: agent, id, version?}`` or
+        ``{type: agent_with_overrides, id, version?, model?, system?, tools?, mcp_servers?, skills?}``.
+        """
+        if isinstance(ref, str) and ref:
+            return self.get_agent(ref)
+        kind = ref.get("type") if isinstance(ref, Mapping) else None
+        if kind not in ("agent", "agent_with_overrides") or not isinstance(ref.get("id"), str) or not ref["id"]:
+            raise InvalidRequestError(
+                "'agent' is required: an agent id, {type: 'agent', id, version?}, or "
+                "{type: 'agent_with_overrides', id, version?, model?, system?, tools?}"
+            )
+        version = ref.get("version")
+        if version is not None and (type(version) is not int or not 1 <= version <= 2**53):
+            raise InvalidRequestError(f"agent.version: expected an integer >= 1, got {version!r}")
+        if kind == "agent":
+            extra = sorted(set(ref) - {"type", "id", "version"})
+            if extra:
+                raise InvalidRequestError(
+                    f"agent: unknown field(s) {', '.join(extra)}; to change the agent for this session "
+                    "use {type: 'agent_with_overrides', ...}"
+                )
+        agent = self.get_agent(ref["id"], version)
+        return agent if kind == "agent" else _objects.agent_with_overrides(agent, ref, now())
 
     def update_agent(self, agent_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Store a new version when the update changes something."""

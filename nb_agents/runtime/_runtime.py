@@ -30,7 +30,7 @@ from nb_agents.runtime.brain import (
     is_replay_model,
 )
 from nb_agents.sandbox import Sandbox
-from nb_agents.store import Store
+from nb_agents.store import Store, private_dir
 
 __all__ = ["Runtime"]
 
@@ -70,8 +70,7 @@ class Runtime(Registry):
         model_idle_timeout: float | None = None,
         max_tool_rounds: int | None = None,
     ) -> None:
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = private_dir(Path(state_dir))
         self.store = Store(self.state_dir / "nb_agents.sqlite3")
         self.bus = EventBus()
         self.sandboxes = sandboxes or choose_provider(self.state_dir)
@@ -257,13 +256,8 @@ class Runtime(Registry):
 
     def create_session(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Create an idle session pinned to an agent version; initial events are sent at once."""
-        ref = params.get("agent")
-        if isinstance(ref, str):
-            agent = self.get_agent(ref)
-        elif isinstance(ref, Mapping) and ref.get("type") == "agent" and isinstance(ref.get("id"), str):
-            agent = self.get_agent(ref["id"], ref.get("version"))
-        else:
-            raise InvalidRequestError("'agent' is required: an agent id, or {type: 'agent', id, version?}")
+        _objects.check_session_create(params)
+        agent = self.session_agent_for(params.get("agent"))
         if agent.get("archived_at"):
             raise InvalidRequestError(f"agent '{agent['id']}' is archived; new sessions cannot use it")
         if not isinstance(params.get("environment_id"), str):
@@ -290,9 +284,8 @@ class Runtime(Registry):
     def update_session(self, session_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Update title, metadata, budget or the agent's tools (tools not while running)."""
         session = self.require_session(session_id)
+        _objects.check_session_update(params)
         changed: dict[str, Any] = {}
-        if "vault_ids" in params:
-            raise InvalidRequestError("updating vault_ids is not yet supported")
         if "budget" in params:
             if session["status"] == "terminated":
                 raise InvalidRequestError(f"session '{session_id}' is terminated; its budget cannot change")

@@ -1,15 +1,17 @@
-"""The ASGI app: auth, request ids and the API's error envelope around every route."""
+"""The ASGI app: Host check, auth, request ids and the API's error envelope around every route."""
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,12 +19,31 @@ from starlette.routing import Route
 from nb_agents.errors import ApiError, AuthenticationError, NotFoundError
 from nb_agents.events import new_id
 from nb_agents.runtime import Runtime
+from nb_agents.server._hosts import HostCheck
+from nb_agents.server._params import MAX_BODY_BYTES
 
-__all__ = ["Handler", "api", "create_app", "error_response"]
+__all__ = ["ApiJSONResponse", "Handler", "api", "create_app", "error_response", "json_bytes"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, Runtime], Awaitable[Any]]
+
+
+def json_bytes(content: Any) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate (only an old stored row can hold one) becomes ``?``.
+
+    Raises:
+        ValueError, TypeError: ``content`` is not plain, finite JSON.
+    """
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8", errors="replace")
+
+
+class ApiJSONResponse(JSONResponse):
+    """A JSON response whose encoding never fails on text the store holds."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
 
 
 def error_response(exc: ApiError, request_id: str) -> JSONResponse:
@@ -37,7 +58,7 @@ def error_response(exc: ApiError, request_id: str) -> JSONResponse:
     if exc.retryable is not None:
         headers["x-should-retry"] = "true" if exc.retryable else "false"
     body = {"type": "error", "error": error, "request_id": request_id}
-    return JSONResponse(body, status_code=exc.status, headers=headers)
+    return ApiJSONResponse(body, status_code=exc.status, headers=headers)
 
 
 def _authorized(request: Request, key: str) -> bool:
@@ -59,15 +80,15 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                     "invalid or missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
                 )
             result = await handler(request, request.app.state.runtime)
+            if isinstance(result, Response):
+                result.headers["request-id"] = request_id
+                return result
+            return ApiJSONResponse(result, headers={"request-id": request_id})  # encodes here, inside the try
         except ApiError as exc:
             return error_response(exc, request_id)
         except Exception:
             log.exception("request %s failed", request_id)
             return error_response(ApiError("internal error in the local runtime; see its log"), request_id)
-        if isinstance(result, Response):
-            result.headers["request-id"] = request_id
-            return result
-        return JSONResponse(result, headers={"request-id": request_id})
 
     return endpoint
 
@@ -77,20 +98,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     request_id = new_id("req")
     if status == 404:
         return error_response(NotFoundError(f"no route {request.method} {request.url.path}"), request_id)
-    if status == 405:
-        err = ApiError(f"method {request.method} is not allowed on {request.url.path}")
-        err.status, err.error_type = 405, "invalid_request_error"
+    if status < 500:
+        message = f"method {request.method} is not allowed on {request.url.path}" if status == 405 else str(exc)
+        err = ApiError(message)
+        err.status, err.error_type = status, "invalid_request_error"
         return error_response(err, request_id)
     return error_response(ApiError("internal error in the local runtime"), request_id)
 
 
-def create_app(runtime_factory: Callable[[], Runtime], api_key: str) -> Starlette:
+def create_app(
+    runtime_factory: Callable[[], Runtime],
+    api_key: str,
+    *,
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
     """The local Managed Agents server.
 
     Args:
         runtime_factory: Builds the runtime once the event loop runs (startup); it is closed at
             shutdown.
         api_key: The key every request must carry.
+        allowed_hosts: ``Host`` names served beside the loopback names (``*``: any).
+        max_body_bytes: The largest request body accepted (413 above it).
     """
     from nb_agents.server._routes import ROUTES
 
@@ -107,6 +137,12 @@ def create_app(runtime_factory: Callable[[], Runtime], api_key: str) -> Starlett
             await runtime.close()
 
     routes = [Route(path, api(handler), methods=[method]) for method, path, handler in ROUTES]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(HostCheck, allowed=tuple(allowed_hosts))],
+    )
     app.state.api_key = api_key
+    app.state.max_body_bytes = max_body_bytes
     return app

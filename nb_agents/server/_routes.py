@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.requests import Request
 
-from nb_agents.errors import InvalidRequestError
+from nb_agents.errors import InvalidRequestError, NotAvailableLocallyError
 from nb_agents.runtime import Runtime
 from nb_agents.server import _params as q
 from nb_agents.server._stream import stream_events
+from nb_agents.server._unsupported import UNSUPPORTED_ROUTES
 
 __all__ = ["ROUTES"]
 
 Json = dict[str, Any]
 
 
+_STATUSES = ("rescheduling", "running", "idle", "terminated")
+
+
 def _page(data: list[Json], kind: str, nxt: int | None, order: str = "") -> Json:
     return {"data": data, "next_page": q.cursor_out(kind, nxt, "next", order)}
+
+
+@contextmanager
+def _cursor_checked() -> Iterator[None]:
+    """A well-formed cursor naming no row of the list (the store's ValueError) is a 400."""
+    try:
+        yield
+    except ValueError as exc:
+        raise InvalidRequestError(f"page: {exc}; pass the next_page value you were given") from None
 
 
 # ---- agents --------------------------------------------------------------------------------------
@@ -28,10 +43,7 @@ async def create_agent(request: Request, rt: Runtime) -> Json:
 
 
 async def retrieve_agent(request: Request, rt: Runtime) -> Json:
-    raw = request.query_params.get("version")
-    if raw is not None and (not raw.isdigit() or int(raw) < 1):
-        raise InvalidRequestError(f"version: expected an integer >= 1, got {raw!r}")
-    return rt.get_agent(request.path_params["agent_id"], int(raw) if raw else None)
+    return rt.get_agent(request.path_params["agent_id"], q.integer(request, "version"))
 
 
 async def update_agent(request: Request, rt: Runtime) -> Json:
@@ -41,13 +53,14 @@ async def update_agent(request: Request, rt: Runtime) -> Json:
 async def list_agents(request: Request, rt: Runtime) -> Json:
     cursor = q.cursor_in(request, "agents")
     created = q.range_filter(request, "created_at")
-    data, nxt = rt.store.list_agents(
-        include_archived=q.flag(request, "include_archived"),
-        created_gte=created.get("gte"),
-        created_lte=created.get("lte"),
-        after=cursor[0] if cursor else None,
-        limit=q.limit(request),
-    )
+    with _cursor_checked():
+        data, nxt = rt.store.list_agents(
+            include_archived=q.flag(request, "include_archived"),
+            created_gte=created.get("gte"),
+            created_lte=created.get("lte"),
+            after=cursor[0] if cursor else None,
+            limit=q.limit(request),
+        )
     return _page(data, "agents", nxt)
 
 
@@ -80,11 +93,12 @@ async def update_environment(request: Request, rt: Runtime) -> Json:
 
 async def list_environments(request: Request, rt: Runtime) -> Json:
     cursor = q.cursor_in(request, "environments")
-    data, nxt = rt.store.list_environments(
-        include_archived=q.flag(request, "include_archived"),
-        after=cursor[0] if cursor else None,
-        limit=q.limit(request),
-    )
+    with _cursor_checked():
+        data, nxt = rt.store.list_environments(
+            include_archived=q.flag(request, "include_archived"),
+            after=cursor[0] if cursor else None,
+            limit=q.limit(request),
+        )
     return _page(data, "environments", nxt)
 
 
@@ -115,23 +129,28 @@ async def list_sessions(request: Request, rt: Runtime) -> Json:
     order = q.order(request, "desc")
     cursor = q.cursor_in(request, "sessions", order)
     created = q.range_filter(request, "created_at")
-    version = request.query_params.get("agent_version")
-    if version is not None and not version.isdigit():
-        raise InvalidRequestError(f"agent_version: expected an integer, got {version!r}")
-    data, nxt, prev = rt.store.list_sessions(
-        agent_id=request.query_params.get("agent_id"),
-        agent_version=int(version) if version else None,
-        statuses=request.query_params.getlist("statuses[]") or None,
-        include_archived=q.flag(request, "include_archived"),
-        created_gt=created.get("gt"),
-        created_gte=created.get("gte"),
-        created_lt=created.get("lt"),
-        created_lte=created.get("lte"),
-        order=order,
-        after=cursor[0] if cursor and cursor[1] == "next" else None,
-        before=cursor[0] if cursor and cursor[1] == "prev" else None,
-        limit=q.limit(request),
-    )
+    for name, feature in (("deployment_id", "deployments"), ("memory_store_id", "memory stores")):
+        if request.query_params.get(name) is not None:
+            raise NotAvailableLocallyError(f"the '{name}' filter of sessions.list ({feature})")
+    statuses = request.query_params.getlist("statuses[]")
+    unknown = sorted(set(statuses) - set(_STATUSES))
+    if unknown:
+        raise InvalidRequestError(f"statuses[]: {unknown} are not statuses; use {', '.join(_STATUSES)}")
+    with _cursor_checked():
+        data, nxt, prev = rt.store.list_sessions(
+            agent_id=request.query_params.get("agent_id"),
+            agent_version=q.integer(request, "agent_version"),
+            statuses=statuses or None,
+            include_archived=q.flag(request, "include_archived"),
+            created_gt=created.get("gt"),
+            created_gte=created.get("gte"),
+            created_lt=created.get("lt"),
+            created_lte=created.get("lte"),
+            order=order,
+            after=cursor[0] if cursor and cursor[1] == "next" else None,
+            before=cursor[0] if cursor and cursor[1] == "prev" else None,
+            limit=q.limit(request),
+        )
     return {
         "data": data,
         "next_page": q.cursor_out("sessions", nxt, "next", order),
@@ -152,6 +171,8 @@ async def delete_session(request: Request, rt: Runtime) -> Json:
 
 async def send_events(request: Request, rt: Runtime) -> Json:
     data = await q.body(request)
+    if set(data) - {"events"}:
+        raise InvalidRequestError(f"unknown field(s) {', '.join(sorted(set(data) - {'events'}))}; allowed: events")
     events = data.get("events")
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise InvalidRequestError("'events' must be a list of event objects")
@@ -213,4 +234,5 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v1/sessions/{session_id}/events", list_events),
     ("POST", "/v1/sessions/{session_id}/events", send_events),
     ("GET", "/v1/sessions/{session_id}/events/stream", stream_events),
+    *UNSUPPORTED_ROUTES,
 ]

@@ -10,6 +10,7 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -20,12 +21,34 @@ from nb_agents._home import SERVER_FILE
 from nb_agents.errors import PrerequisiteError
 from nb_agents.runtime import Runtime
 from nb_agents.server._app import create_app
+from nb_agents.server._logging import server_logging
+from nb_agents.server._params import MAX_BODY_BYTES
+from nb_agents.store import private_dir
 
 __all__ = ["load_api_key", "serve"]
 
 log = logging.getLogger(__name__)
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_WILDCARD = ("0.0.0.0", "::", "")
+
+
+def _allowed_hosts(host: str, extra: Sequence[str]) -> list[str]:
+    """Host names served beside loopback: the bound address, ``extra`` and ``NB_AGENTS_ALLOWED_HOSTS``."""
+    names = [h.strip() for h in os.environ.get("NB_AGENTS_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    names.extend(extra)
+    if host not in _LOOPBACK and host not in _WILDCARD:
+        names.append(host)
+    return names
+
+
+def _max_body_bytes() -> int:
+    raw = os.environ.get("NB_AGENTS_MAX_REQUEST_BYTES")
+    if not raw:
+        return MAX_BODY_BYTES
+    if not raw.isdigit() or int(raw) < 1024:
+        raise PrerequisiteError(f"NB_AGENTS_MAX_REQUEST_BYTES: expected a number of bytes >= 1024, got {raw!r}")
+    return int(raw)
 
 
 def load_api_key(state_dir: Path) -> str:
@@ -36,7 +59,7 @@ def load_api_key(state_dir: Path) -> str:
     path = state_dir / "api_key"
     if path.exists():
         return path.read_text().strip()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     key = "nba-" + secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -64,18 +87,26 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     record_dir: Path | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the Managed Agents API for ``state_dir`` until interrupted.
 
     Args:
-        state_dir: The runtime's state directory.
+        state_dir: The runtime's state directory (made private: 0700).
         host: Interface to bind; loopback unless told otherwise.
         port: TCP port; 0 picks a free one. The chosen URL is written to
             ``state_dir/server.json``, with the pid, the start time and which model
             credentials this process holds (fingerprints, never the values).
         record_dir: Record every live model response per session into this directory.
+        allowed_hosts: ``Host`` header names to answer beside the loopback names and ``host``
+            (``*``: any; also ``NB_AGENTS_ALLOWED_HOSTS``, comma-separated).
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
+    with server_logging(state_dir):
+        _serve(state_dir, host, port, record_dir, _allowed_hosts(host, allowed_hosts))
+
+
+def _serve(state_dir: Path, host: str, port: int, record_dir: Path | None, allowed_hosts: list[str]) -> None:
     if host not in _LOOPBACK:
         log.warning("binding to %s: the runtime is reachable beyond this machine (the key still applies)", host)
     key = load_api_key(state_dir)
@@ -92,9 +123,10 @@ def serve(
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
     url = f"http://{url_host}:{bound}"
     runtime = Runtime(state_dir, record_dir=record_dir)  # fails here, cleanly, if it cannot run
-    app = create_app(lambda: runtime, key)
+    app = create_app(lambda: runtime, key, allowed_hosts=allowed_hosts, max_body_bytes=_max_body_bytes())
     app.state.keepalive_seconds = float(os.environ.get("NB_AGENTS_SSE_KEEPALIVE", "15"))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+    # log_config=None: uvicorn's records go to the root logger, hence to the rotated, rate-limited log
+    config = uvicorn.Config(app, log_level="warning", log_config=None, lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     info = state_dir / SERVER_FILE
 

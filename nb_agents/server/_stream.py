@@ -21,7 +21,7 @@ _FINAL_TYPES = frozenset({"session.deleted", "session.status_terminated"})
 
 def _frame(item: dict[str, Any]) -> bytes:
     data = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {item['type']}\ndata: {data}\n\n".encode()
+    return f"event: {item['type']}\ndata: {data}\n\n".encode("utf-8", errors="replace")
 
 
 async def stream_events(request: Request, rt: Runtime) -> StreamingResponse:

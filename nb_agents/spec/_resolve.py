@@ -11,7 +11,7 @@ from nb_agents.spec._tools import AGENT_TOOL_NAMES, AGENT_TOOLSET_TYPE, AgentToo
 from nb_agents.spec._web import resolve_url_sources
 
 _DEFAULT_POLICY = {AGENT_TOOLSET_TYPE: "always_allow", "mcp_toolset": "always_ask"}
-_DECISION = {"always_allow": "allow", "always_ask": "ask", "auto": "allow"}
+_DECISION = {"always_allow": "allow", "always_ask": "ask", "auto": "ask"}
 
 
 def builtin_tool_names() -> tuple[str, ...]:
@@ -83,9 +83,10 @@ def tool_permission(
 
     Returns:
         ``(evaluated_permission, policy)``: ``("allow", "always_allow")``, ``("ask", "always_ask")``,
-        ``("allow", "auto")``, ``("allow", None)`` for a custom tool (never gated), or
-        ``("deny", None)`` for a tool that is not enabled or not defined at all. ``auto`` allows
-        the call: nb_agents has no judge yet, so it behaves like ``always_allow``.
+        ``("ask", "auto")``, ``("allow", None)`` for a custom tool (never gated), or
+        ``("deny", None)`` for a tool that is not enabled or not defined at all. nb_agents has
+        no judge for ``auto``, so it fails safe and asks (the local runtime refuses to store an
+        agent with ``auto``; this covers agents stored before it did).
     """
     for tool in resolved_tools:
         kind = tool.get("type")

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from nb_agents.errors import DuplicateError, StoreError
 from nb_agents.events import now
+from nb_agents.store._private import private_file
 from nb_agents.store._schema import migrate
 
-__all__ = ["StoreBase", "dumps", "loads"]
+__all__ = ["StoreBase", "dumps", "loads", "readable"]
+
+log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_S = 30.0
 # The same as json.dumps(obj, separators=(",", ":"), allow_nan=False), without building an
@@ -37,9 +41,29 @@ def dumps(obj: Mapping[str, Any]) -> str:
 
 
 def loads(text: str) -> dict[str, Any]:
-    """Parse a stored body."""
-    body: dict[str, Any] = json.loads(text)
+    """Parse a stored body.
+
+    Raises:
+        ValueError: The text is not a JSON object.
+    """
+    body = json.loads(text)
+    if not isinstance(body, dict):
+        raise ValueError(f"a stored body is a JSON object, not {type(body).__name__}")
     return body
+
+
+def readable(
+    rows: Iterable[tuple[Any, ...]], column: int, what: str
+) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """``(row, parsed body)`` for each row of a list whose body parses.
+
+    A row that does not parse is logged and left out, so one damaged row never breaks a list.
+    """
+    for row in rows:
+        try:
+            yield row, loads(row[column])
+        except (ValueError, TypeError, RecursionError) as exc:
+            log.error("left a damaged %s row out of a list (row %s): %s", what, row[0], exc)
 
 
 class StoreBase:
@@ -58,7 +82,8 @@ class StoreBase:
         self._lock = threading.RLock()
         self._writes = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_file(self.path)  # the WAL and SHM files SQLite makes take the file's mode
             conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the state file {self.path}: {exc}") from exc
@@ -68,6 +93,10 @@ class StoreBase:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch the journal to WAL (got {mode!r})")
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    os.chmod(side, 0o600)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, self.path)

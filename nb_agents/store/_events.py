@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from nb_agents.events import now
 from nb_agents.store._base import StoreBase, dumps, loads
 
 __all__ = ["EventsMixin", "StoredEvent"]
+
+log = logging.getLogger(__name__)
 
 # COALESCE: a server event carries its own processed_at; a client event gets the one
 # recorded later by mark_processed.
@@ -178,7 +181,13 @@ class EventsMixin(StoreBase):
                 params = [session_id, *bound_params, *wanted]
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [_row_to_event(row) for row in rows]
+        events = []
+        for row in rows:
+            try:
+                events.append(_row_to_event(row))
+            except (ValueError, TypeError, RecursionError) as exc:  # a damaged row is logged and left out
+                log.error("left a damaged event out of session %s (seq %s): %s", session_id, row[0], exc)
+        return events
 
     def get_event(self, session_id: str, event_id: str) -> StoredEvent | None:
         """One event of a session by id, or ``None``."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from nb_agents.errors import DuplicateError, StoreError
 from nb_agents.events import time_to_us
-from nb_agents.store._base import StoreBase, dumps, loads
+from nb_agents.store._base import StoreBase, dumps, loads, readable
 from nb_agents.store._paging import keyset_page
 
 __all__ = ["AgentsMixin", "EnvironmentsMixin"]
@@ -18,7 +18,10 @@ _AGENT_SELECT = (
 
 
 def _agent_body(body: str, archived_at: str | None) -> dict[str, Any]:
-    agent = loads(body)
+    return _archived(loads(body), archived_at)
+
+
+def _archived(agent: dict[str, Any], archived_at: str | None) -> dict[str, Any]:
     if archived_at is not None or "archived_at" in agent:
         agent["archived_at"] = archived_at
     return agent
@@ -120,7 +123,7 @@ class AgentsMixin(StoreBase):
                 conn, select=_AGENT_SELECT, alias="a", table="agents", where=where, params=params,
                 order="asc", after=after, before=None, limit=limit,
             )  # fmt: skip
-        return [_agent_body(r[1], r[2]) for r in page.rows], page.next_cursor
+        return [_archived(body, r[2]) for r, body in readable(page.rows, 1, "agent")], page.next_cursor
 
     def list_agent_versions(
         self, agent_id: str, *, after: int | None = None, limit: int = 20
@@ -140,7 +143,7 @@ class AgentsMixin(StoreBase):
                 (agent_id, after if after is not None else 2**62),
             ).fetchall()
         archived_at = archived[0] if archived else None
-        page = [_agent_body(body, archived_at) for _, body in rows[:limit]]
+        page = [_archived(body, archived_at) for _, body in readable(rows[:limit], 1, "agent version")]
         return page, (int(rows[limit - 1][0]) if len(rows) > limit else None)
 
 
@@ -204,4 +207,4 @@ class EnvironmentsMixin(StoreBase):
                 conn, select="SELECT e.pos, e.body FROM environments e", alias="e", table="environments",
                 where=where, params=(), order="asc", after=after, before=None, limit=limit,
             )  # fmt: skip
-        return [loads(r[1]) for r in page.rows], page.next_cursor
+        return [body for _, body in readable(page.rows, 1, "environment")], page.next_cursor

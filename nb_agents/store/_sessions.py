@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from nb_agents.errors import DuplicateError, StoreError
 from nb_agents.events import time_to_us
-from nb_agents.store._base import StoreBase, dumps, loads
+from nb_agents.store._base import StoreBase, dumps, readable
 from nb_agents.store._paging import keyset_page
 
 __all__ = ["SessionsMixin"]
@@ -149,4 +149,5 @@ class SessionsMixin(StoreBase):
                 conn, select="SELECT s.pos, s.body FROM sessions s", alias="s", table="sessions",
                 where=where, params=params, order=order, after=after, before=before, limit=limit,
             )  # fmt: skip
-        return [loads(r[1]) for r in page.rows], page.next_cursor, page.prev_cursor
+        sessions = [body for _, body in readable(page.rows, 1, "session")]
+        return sessions, page.next_cursor, page.prev_cursor
