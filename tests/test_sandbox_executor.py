@@ -263,15 +263,18 @@ def test_client_resolves_by_id_and_times_out() -> None:
         first = asyncio.ensure_future(client.request("read", {"file_path": "a"}))
         second = asyncio.ensure_future(client.request("bash", {"command": "x"}, timeout_ms=50_000))
         await asyncio.sleep(0)
-        assert [m["id"] for m in writer.lines] == [1, 2] and writer.lines[1]["timeout_ms"] == 50_000
-        reader.feed_data(b'{"id": 2, "content": [{"type": "text", "text": "two"}], "is_error": true}\n{"id"')
+        one, two = (m["id"] for m in writer.lines)
+        assert one.endswith("-1") and two.endswith("-2") and writer.lines[1]["timeout_ms"] == 50_000
+        answer = {"id": two, "content": [{"type": "text", "text": "two"}], "is_error": True}
+        reader.feed_data(json.dumps(answer).encode() + b'\n{"id"')
         assert await second == ToolResult([{"type": "text", "text": "two"}], True)
-        reader.feed_data(b': 1, "content": [], "is_error": false}\n')
+        reader.feed_data(f': "{one}", "content": [], "is_error": false}}\n'.encode())
         assert await first == ToolResult([], False)
         assert client.in_flight == 0
         with pytest.raises(SandboxTimeoutError):
             await client.request("bash", {"command": "sleep 9", "timeout_ms": 10})
-        assert writer.lines[-1] == {"id": 4, "tool": "cancel", "input": {"id": 3}}
+        three = writer.lines[-2]["id"]
+        assert writer.lines[-1] == {"id": three[:-1] + "4", "tool": "cancel", "input": {"id": three}}
         await client.close()
         assert writer.closed and client.closed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +16,7 @@ from nb_agents.errors import SandboxError, SandboxUnavailableError
 if TYPE_CHECKING:
     from nb_agents.sandbox._client import ExecutorClient
 
-__all__ = ["EXECUTOR_PATH", "ExecutorSandbox", "Sandbox", "ToolResult"]
+__all__ = ["EXECUTOR_PATH", "ExecutorSandbox", "NoticeCallback", "Sandbox", "ToolResult"]
 
 log = logging.getLogger("nb_agents.sandbox")
 
@@ -24,6 +24,11 @@ log = logging.getLogger("nb_agents.sandbox")
 #: ``python3 -I -S <it> --workspace /workspace``; the process sandbox runs it in place.
 EXECUTOR_PATH = Path(__file__).with_name("_executor.py")
 _S = TypeVar("_S", bound="Sandbox")
+
+#: ``on_notice(kind, message)``: things the session log should show. ``replaced`` (a dead
+#: container was replaced), ``building`` / ``built`` (a derived image), ``executor`` (the
+#: executor broke the protocol: it was stopped, or a forged answer was discarded).
+NoticeCallback = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -126,10 +131,11 @@ class ExecutorSandbox(Sandbox):
     start_timeout_ms: ClassVar[int] = 10_000
     """How long `start` waits for a new executor to answer its first ping."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_notice: NoticeCallback | None = None) -> None:
         self._client: ExecutorClient | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._on_notice = on_notice
 
     @abc.abstractmethod
     async def _spawn(self) -> ExecutorClient:
@@ -204,6 +210,19 @@ class ExecutorSandbox(Sandbox):
         self._closed = True
         async with self._lock:
             await self._stop(f"the {self.name} sandbox was closed")
+
+    def _notify(self, kind: str, message: str) -> None:
+        """Tell the session (``on_notice``) and the log; exceptions of the callback are logged."""
+        log.info("%s sandbox: %s: %s", self.name, kind, message)
+        if self._on_notice is not None:
+            try:
+                self._on_notice(kind, message)
+            except Exception:
+                log.exception("on_notice(%r) failed", kind)
+
+    def _executor_violated(self, message: str) -> None:
+        """`ExecutorClient`'s ``on_violation``: the executor broke the protocol."""
+        self._notify("executor", message)
 
     async def _stop(self, reason: str) -> None:
         client, self._client = self._client, None

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from nb_agents._docker import BASE_IMAGE, base_image, docker_client
 from nb_agents._home import state_dir as default_state_dir
 from nb_agents.errors import PrerequisiteError, SandboxError, SandboxUnavailableError
 from nb_agents.sandbox import _lifecycle
-from nb_agents.sandbox._base import ExecutorSandbox, ToolResult
+from nb_agents.sandbox._base import ExecutorSandbox, NoticeCallback, ToolResult
 from nb_agents.sandbox._client import ExecutorClient
 from nb_agents.sandbox._containers import SandboxInfo, cleanup, list_sandboxes, remove_sandbox
 from nb_agents.sandbox._docker_config import (
@@ -66,9 +66,6 @@ __all__ = [
 
 log = logging.getLogger("nb_agents.sandbox")
 
-#: ``on_notice(kind, message)``: ``replaced`` (a dead container was replaced), ``building`` /
-#: ``built`` (a derived image with the environment's packages).
-NoticeCallback = Callable[[str, str], None]
 _CLI_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "TMPDIR")
 
 
@@ -133,14 +130,13 @@ class DockerSandbox(ExecutorSandbox):
         state_dir: str | os.PathLike[str] | None = None,
         client: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__(on_notice)
         self.session_id = session_id
         self.container_name = container_name(session_id)
         self.volume_name = workspace_volume or volume_name(session_id)
         self._environment = environment
         self._image = image
         self._idle_override = idle_timeout
-        self._on_notice = on_notice
         self.state_dir = str(Path(state_dir if state_dir is not None else default_state_dir()).expanduser())
         self._docker = client
         self._own_docker = client is None
@@ -231,7 +227,7 @@ class DockerSandbox(ExecutorSandbox):
         except OSError as exc:
             raise SandboxUnavailableError(f"cannot run docker exec: {exc}") from exc
         self._proc = proc
-        return ExecutorClient.from_process(proc)
+        return ExecutorClient.from_process(proc, on_violation=self._executor_violated)
 
     async def _teardown(self) -> None:
         """Stop the executor (not the container): EOF on its stdin, else kill every process."""
@@ -250,14 +246,6 @@ class DockerSandbox(ExecutorSandbox):
             await self._life.kill_processes()
 
     # ---- used by _lifecycle -------------------------------------------------------------------
-
-    def _notify(self, kind: str, message: str) -> None:
-        log.info("session %s: %s: %s", self.session_id, kind, message)
-        if self._on_notice is not None:
-            try:
-                self._on_notice(kind, message)
-            except Exception:
-                log.exception("on_notice(%r) failed", kind)
 
     async def _stop_idle(self) -> bool:
         """Stop the executor if no call runs (under the start lock); True if it stopped it."""

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nb_agents.errors import SandboxUnavailableError
-from nb_agents.sandbox._base import EXECUTOR_PATH, ExecutorSandbox
+from nb_agents.sandbox._base import EXECUTOR_PATH, ExecutorSandbox, NoticeCallback
 from nb_agents.sandbox._client import ExecutorClient
 
 __all__ = ["EXECUTOR_PATH", "ProcessSandbox", "scrubbed_environ"]
@@ -65,12 +65,16 @@ class ProcessSandbox(ExecutorSandbox):
         workspace: The working directory; created if missing. Relative tool paths resolve here.
         env: Extra variables for the tools, set on top of the scrubbed host environment (not
             scrubbed themselves: pass no secrets).
+        on_notice: Called with ``(kind, message)`` for things the session log should show
+            (see `NoticeCallback`).
     """
 
     name = "process"
 
-    def __init__(self, workspace: Path | str, *, env: Mapping[str, str] | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, workspace: Path | str, *, env: Mapping[str, str] | None = None, on_notice: NoticeCallback | None = None
+    ) -> None:
+        super().__init__(on_notice)
         self._workspace = Path(workspace).expanduser().resolve()
         self._extra_env = dict(env or {})
         self._proc: asyncio.subprocess.Process | None = None
@@ -116,7 +120,7 @@ class ProcessSandbox(ExecutorSandbox):
         self._proc = proc
         # A sandbox dropped without close() (a notebook cell re-run) must not leave processes behind.
         self._finalizer = weakref.finalize(self, _kill_session, proc.pid)
-        return ExecutorClient.from_process(proc)
+        return ExecutorClient.from_process(proc, on_violation=self._executor_violated)
 
     async def _teardown(self) -> None:
         proc, self._proc = self._proc, None
