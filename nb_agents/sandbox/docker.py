@@ -41,7 +41,7 @@ from nb_agents.errors import PrerequisiteError, SandboxError, SandboxUnavailable
 from nb_agents.sandbox import _lifecycle
 from nb_agents.sandbox._base import ExecutorSandbox, NoticeCallback, ToolResult
 from nb_agents.sandbox._client import ExecutorClient
-from nb_agents.sandbox._containers import SandboxInfo, cleanup, list_sandboxes, remove_sandbox
+from nb_agents.sandbox._containers import TOOL_IDS, SandboxInfo, cleanup, list_sandboxes, remove_sandbox
 from nb_agents.sandbox._docker_config import (
     EXECUTOR_IN_CONTAINER,
     WORKSPACE,
@@ -195,6 +195,8 @@ class DockerSandbox(ExecutorSandbox):
     async def _spawn(self) -> ExecutorClient:
         config = self.config
         fresh = await self._life.ensure_container(config, replace=False)
+        if not fresh:  # nothing the old executor's tools left may meet the new one
+            await self._life.kill_processes()
         client = await self._exec()
         if fresh:
             return client
@@ -212,7 +214,7 @@ class DockerSandbox(ExecutorSandbox):
         if docker_cli is None:
             raise SandboxUnavailableError("the Docker sandbox needs the docker command (the Docker CLI) on PATH")
         env = {k: v for k, v in os.environ.items() if k in _CLI_ENV or k.startswith("DOCKER_")}
-        argv = ["exec", "-i", "-w", WORKSPACE, str(self.container_id)]
+        argv = ["exec", "-i", "--user", TOOL_IDS, "-w", WORKSPACE, str(self.container_id)]
         argv += ["python3", "-I", "-S", EXECUTOR_IN_CONTAINER, "--workspace", WORKSPACE]
         try:
             proc = await asyncio.create_subprocess_exec(
