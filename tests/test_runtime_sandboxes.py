@@ -16,7 +16,7 @@ DOCKER = {"NB_AGENTS_SANDBOX": "docker", "NB_AGENTS_API_KEY": "nba-secret-runtim
 
 
 def _containers(client: Any, session_id: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"nb_agents.session={session_id}"})
+    return client.containers.list(all=True, sparse=True, filters={"label": f"nb_agents.session={session_id}"})
 
 
 def _volumes(client: Any, session_id: str) -> list[Any]:

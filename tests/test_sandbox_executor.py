@@ -312,3 +312,27 @@ def test_ripgrep_and_fallback_agree(tmp_path: Path) -> None:
     assert one == f"{tmp_path}/a.py:2:needle here\n"
     with pytest.raises(ex.ToolError, match="regex parse error"):
         ex._ripgrep(call, rg, "(", str(tmp_path))
+
+
+def test_tool_schemas_agree_with_the_model_tools_and_the_sdk() -> None:
+    from anthropic.types import beta
+
+    from nb_agents.runtime._tools import BUILTIN_TOOLS
+
+    sdk = {
+        "bash": beta.BetaManagedAgentsAgentToolset20260401BashInput,
+        "read": beta.BetaManagedAgentsAgentToolset20260401ReadInput,
+        "write": beta.BetaManagedAgentsAgentToolset20260401WriteInput,
+        "edit": beta.BetaManagedAgentsAgentToolset20260401EditInput,
+        "glob": beta.BetaManagedAgentsAgentToolset20260401GlobInput,
+        "grep": beta.BetaManagedAgentsAgentToolset20260401GrepInput,
+    }
+    assert list(ex._SCHEMAS) == list(BUILTIN_TOOLS) == list(sdk)
+    for tool, fields in ex._SCHEMAS.items():
+        offered = BUILTIN_TOOLS[tool]["input_schema"]
+        model_fields = sdk[tool].model_fields
+        assert set(fields) == set(offered["properties"]) == set(model_fields), tool
+        required = sorted(key for key, (_, needed) in fields.items() if needed)
+        assert required == sorted(offered["required"]) == sorted(k for k, f in model_fields.items() if f.is_required())
+        for key, (kind, _) in fields.items():
+            assert offered["properties"][key]["type"] == ("array" if kind == "range" else kind), (tool, key)
