@@ -16,7 +16,7 @@ from nb_agents.errors import SandboxError, SandboxUnavailableError
 if TYPE_CHECKING:
     from nb_agents.sandbox._client import ExecutorClient
 
-__all__ = ["EXECUTOR_PATH", "ExecutorSandbox", "NoticeCallback", "Sandbox", "ToolResult"]
+__all__ = ["EXECUTOR_PATH", "ExecutorSandbox", "NoticeCallback", "Sandbox", "ToolResult", "end_process"]
 
 log = logging.getLogger("nb_agents.sandbox")
 
@@ -229,3 +229,30 @@ class ExecutorSandbox(Sandbox):
         if client is not None:
             await client.close(reason)
         await self._teardown()
+
+
+async def end_process(proc: asyncio.subprocess.Process, grace_s: float) -> bool:
+    """Let ``proc`` exit within ``grace_s`` (its input should be closed), else kill it; bounded.
+
+    Returns within about twice ``grace_s`` whatever the process does. Its pipes are closed
+    here: asyncio's ``wait()`` ends only once they are, and a pipe the reader stopped draining
+    (a flood) is paused and would never see its end. Returns whether it exited by itself.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    while proc.returncode is None and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    exited = proc.returncode is not None
+    if not exited:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    transport = getattr(proc, "_transport", None)  # asyncio has no public way to close the pipes
+    if transport is not None:
+        transport.close()
+    try:
+        await asyncio.wait_for(proc.wait(), grace_s)
+    except asyncio.TimeoutError:
+        log.warning("process %s did not end within %s s of SIGKILL", proc.pid, grace_s)
+    return exited

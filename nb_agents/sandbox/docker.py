@@ -39,7 +39,7 @@ from nb_agents._docker import BASE_IMAGE, base_image, docker_client
 from nb_agents._home import state_dir as default_state_dir
 from nb_agents.errors import PrerequisiteError, SandboxError, SandboxUnavailableError
 from nb_agents.sandbox import _lifecycle
-from nb_agents.sandbox._base import ExecutorSandbox, NoticeCallback, ToolResult
+from nb_agents.sandbox._base import ExecutorSandbox, NoticeCallback, ToolResult, end_process
 from nb_agents.sandbox._client import ExecutorClient
 from nb_agents.sandbox._containers import TOOL_IDS, SandboxInfo, cleanup, list_sandboxes, remove_sandbox
 from nb_agents.sandbox._docker_config import (
@@ -238,13 +238,7 @@ class DockerSandbox(ExecutorSandbox):
             return
         if proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.close()
-        if proc.returncode is None:
-            try:
-                await asyncio.wait_for(proc.wait(), 2.0)
-                return
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
+        if not await end_process(proc, 2.0):
             await self._life.kill_processes()
 
     # ---- used by _lifecycle -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nb_agents.errors import SandboxUnavailableError
-from nb_agents.sandbox._base import EXECUTOR_PATH, ExecutorSandbox, NoticeCallback
+from nb_agents.sandbox._base import EXECUTOR_PATH, ExecutorSandbox, NoticeCallback, end_process
 from nb_agents.sandbox._client import ExecutorClient
 
 __all__ = ["EXECUTOR_PATH", "ProcessSandbox", "scrubbed_environ"]
@@ -130,17 +130,9 @@ class ProcessSandbox(ExecutorSandbox):
         if proc is None:
             return
         if proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.close()
-        if proc.returncode is None:
-            try:  # stdin closed: the executor kills its shell's process group and exits
-                await asyncio.wait_for(proc.wait(), 1.0)
-            except asyncio.TimeoutError:
-                pass
+            proc.stdin.close()  # the executor kills its shell's process group and exits
+        await end_process(proc, 1.0)
         _kill_session(proc.pid)
-        try:
-            await asyncio.wait_for(proc.wait(), 2.0)
-        except asyncio.TimeoutError:  # pragma: no cover - SIGKILL does not take 2 s
-            pass
 
 
 def _kill_session(sid: int) -> None:
