@@ -84,7 +84,8 @@ class Sandbox(abc.ABC):
         Args:
             tool: ``bash``, ``read``, ``write``, ``edit``, ``glob`` or ``grep`` (or ``ping``).
             input: The tool input as the model sent it (Managed Agents input schema).
-            timeout_ms: The tool's time limit; default 120 s. bash's own ``timeout_ms`` wins.
+            timeout_ms: The tool's time limit; default 120 s (bash: 295 s, its own ``timeout_ms``
+                input wins, and nothing raises it past 295 s).
 
         Returns:
             The result; failures of the tool are ``is_error`` results.

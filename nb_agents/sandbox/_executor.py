@@ -13,6 +13,14 @@ Tools: ``bash read write edit glob grep`` with the Managed Agents input schemas,
 request runs in its own thread; bash calls share one persistent shell and run one at a time;
 ``ping`` and ``cancel`` are answered at once. A bad request gets an ``is_error`` answer and never
 stops the executor. It exits when stdin closes, killing the shell's process group first.
+
+The output rules follow the SDK's reference ``agent_toolset`` (``anthropic.lib.tools``): bash
+gives stdout then stderr (stderr first when the command fails), ANSI escapes stripped, the
+first 30,000 characters and the path of a file with all of it (at most 32 MiB), a 295 s time
+limit that ``timeout_ms`` can only lower; ``read`` gives at most 110,000 bytes of text.
+
+The protocol moves off descriptors 0 and 1 at start (see `private_channel`): no tool process
+inherits it, and a non-dumpable executor's ``/proc/<pid>/fd`` is closed to them.
 """
 
 from __future__ import annotations

@@ -6,9 +6,14 @@ at ``/workspace``, copies the executor in and runs it as ONE long-lived ``docker
 process; every tool call is a JSON line to it (about a millisecond) instead of a ``docker exec``
 (about 55 ms). The container gets nothing from the host: its environment is only ``PATH``,
 ``HOME=/workspace``, ``LANG`` and ``TERM``; no host path and never the Docker socket is mounted;
-it has no network unless the environment is ``unrestricted``; cpu, memory (no swap) and pids
-are limited. A container that dies is replaced at the next call with the same ``/workspace``
-(reported as a ``replaced`` notice); an idle one is stopped and started again on demand.
+it has no network unless the environment is ``unrestricted``. Least privilege: the executor and
+the tools run as the unprivileged user ``agent`` (uid 1000, owner of ``/workspace``), every
+capability is dropped, ``no-new-privileges`` is set, and memory (no swap), CPUs, pids and, where
+the storage driver allows, disk are limited (defaults like the hosted container's, see
+``_docker_config``). A container that dies is replaced at the next call with the same
+``/workspace`` (reported as a ``replaced`` notice); an idle one is stopped and started again on
+demand. A new executor in a running container starts only after every process of the tool user
+there is killed, so nothing an old one's tools left can meet it.
 
 Known differences from the process sandbox (the conformance suite passes on both):
 
@@ -16,8 +21,8 @@ Known differences from the process sandbox (the conformance suite passes on both
   process sandbox's workspace is a host directory and its tools see the whole host.
 - ``HOME`` is ``/workspace`` (the process sandbox: its workspace directory too), and the
   environment holds only ``PATH``, ``HOME``, ``LANG`` and ``TERM`` (the process sandbox keeps the
-  scrubbed host environment). Commands run as root inside the container, with the image's
-  tools (bash, python3, ripgrep, procps) and not the host's.
+  scrubbed host environment). Commands run as ``agent``, not root, inside the container, with
+  the image's tools (bash, python3, ripgrep, procps) and not the host's.
 - Only ``/workspace`` survives a replaced container; files elsewhere (``/tmp``, packages
   installed by the agent) survive an idle stop or ``close`` but not a replacement.
 - Network: none by default; the process sandbox always has the host's network.
