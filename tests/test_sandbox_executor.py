@@ -419,6 +419,11 @@ def test_an_oversized_answer_stops_the_executor_and_memory_stays_bounded() -> No
         assert peak - before < 20 * 1024 * 1024, f"grew by {(peak - before) >> 20} MiB"
         assert [kind for kind, _ in sandbox.notices] == ["executor"]
         assert "stopped" in sandbox.notices[0][1]
+        for _ in range(100):  # it is stopped now, not at the next call
+            if sandbox.procs[0].returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert sandbox.procs[0].returncode is not None and not sandbox.alive
         started = time.monotonic()  # the flooder is stopped (its full pipe cannot hold that up)
         assert (await sandbox.call("ping", {})).text == "pong"  # a new executor
         assert len(sandbox.procs) == 2 and sandbox.procs[0].returncode is not None

@@ -137,6 +137,7 @@ class ExecutorSandbox(Sandbox):
         self._lock = asyncio.Lock()
         self._closed = False
         self._on_notice = on_notice
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @abc.abstractmethod
     async def _spawn(self) -> ExecutorClient:
@@ -222,8 +223,21 @@ class ExecutorSandbox(Sandbox):
                 log.exception("on_notice(%r) failed", kind)
 
     def _executor_violated(self, message: str) -> None:
-        """`ExecutorClient`'s ``on_violation``: the executor broke the protocol."""
+        """`ExecutorClient`'s ``on_violation``: the executor broke the protocol.
+
+        When its client gave up on it, it is stopped now rather than at the next call.
+        """
         self._notify("executor", message)
+        client = self._client
+        if client is not None and client.closed:
+            task = asyncio.ensure_future(self._retire(client))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, client: ExecutorClient) -> None:
+        async with self._lock:
+            if self._client is client:
+                await self._stop("the executor broke the protocol and was stopped")
 
     async def _stop(self, reason: str) -> None:
         client, self._client = self._client, None
