@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nb_agents.errors import SandboxUnavailableError
+from nb_agents.errors import SandboxError, SandboxUnavailableError
 from nb_agents.sandbox import conformance
 from nb_agents.sandbox._containers import Limits, container_limits
 from nb_agents.sandbox._docker_config import SANDBOX_ENV
@@ -236,6 +236,22 @@ def test_tools_run_unprivileged_in_a_least_privilege_container(sandboxes: Sandbo
             engine = docker_client.info()
             assert host["Memory"] == min(8 * 1024**3, engine["MemTotal"] // 2) == host["MemorySwap"]
             assert host["NanoCpus"] == int(min(4, engine["NCPU"]) * 1e9)
+        await sandbox.destroy()
+
+    asyncio.run(main())
+
+
+@docker
+def test_a_new_executor_meets_nothing_the_old_ones_tools_left(sandboxes: Sandboxes) -> None:
+    async def main() -> None:
+        async with sandboxes() as sandbox:
+            lurker = await sandbox.call("bash", {"command": "setsid sleep 1000 >/dev/null 2>&1 & echo started"})
+            assert lurker.text == "started"
+            with pytest.raises(SandboxError):  # the box kills its own executor
+                await sandbox.call("bash", {"command": "kill -9 $PPID; sleep 5"})
+            ps = await sandbox.call("bash", {"command": "ps -eo user,args --no-headers"})
+            assert "sleep 1000" not in ps.text, ps.text
+            assert ps.text.splitlines()[0].split()[0] == "root"  # init stays
         await sandbox.destroy()
 
     asyncio.run(main())

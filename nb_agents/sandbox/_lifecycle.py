@@ -102,11 +102,12 @@ class Lifecycle:
                 raise SandboxUnavailableError(f"the Docker sandbox cannot start: {exc}") from exc
         return self._sb._docker
 
-    async def ensure_container(self, config: SandboxConfig, *, replace: bool, why: str = "") -> bool:
+    async def ensure_container(self, config: SandboxConfig, *, replace: bool, why: str = "") -> str:
         """Make sure the session's container runs (creating, restarting or replacing it).
 
         Returns:
-            Whether the container was created just now.
+            ``created`` (just now), ``started`` (it was stopped) or ``running`` (it was running,
+            so processes from an earlier executor may be in it).
         """
         client = await self.client()
         loop = asyncio.get_running_loop()
@@ -116,13 +117,14 @@ class Lifecycle:
 
         return await asyncio.to_thread(self._ensure, client, config, replace, why, notify)
 
-    def _ensure(self, client: Any, config: SandboxConfig, replace: bool, why: str, notify: Notify) -> bool:
+    def _ensure(self, client: Any, config: SandboxConfig, replace: bool, why: str, notify: Notify) -> str:
         sb = self._sb
         image_id = resolve_image(
             client, config, cache_dir=Path(sb.state_dir) / "cache", progress=_image_log.info, notice=notify
         )
         ctr = find_container(client, sb.container_name)
         kept = "started a new one with the same /workspace"
+        state = "started"
         if ctr is not None and replace:
             notify("replaced", f"the sandbox container {why}; {kept}")
             ctr = _remove(ctr)
@@ -136,6 +138,7 @@ class Lifecycle:
             if ctr.status == "paused":
                 ctr.unpause()
             put_executor(ctr)
+            state = "running"
         elif ctr is not None and ctr.status in ("exited", "created") and not self._died(ctr):
             put_executor(ctr)  # stopped when idle, by close(), or before a runtime restart
             ctr.start()
@@ -144,8 +147,8 @@ class Lifecycle:
             ctr = _remove(ctr)
         elif self._had_container and not replace:
             notify("replaced", f"the sandbox container was removed; {kept}")
-        fresh = ctr is None
         if ctr is None:
+            state = "created"
             ctr = create_container(
                 client,
                 sb.session_id,
@@ -157,7 +160,7 @@ class Lifecycle:
             )
         self.container_id = str(ctr.id)
         self._had_container, self._stopped_by_us, self._released = True, False, False
-        return fresh
+        return state
 
     def _died(self, ctr: Any) -> bool:
         """Whether a stopped container stopped on its own while this sandbox used it."""

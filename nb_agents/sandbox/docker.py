@@ -199,11 +199,11 @@ class DockerSandbox(ExecutorSandbox):
 
     async def _spawn(self) -> ExecutorClient:
         config = self.config
-        fresh = await self._life.ensure_container(config, replace=False)
-        if not fresh:  # nothing the old executor's tools left may meet the new one
+        state = await self._life.ensure_container(config, replace=False)
+        if state == "running":  # nothing the old executor's tools left may meet the new one
             await self._life.kill_processes()
         client = await self._exec()
-        if fresh:
+        if state == "created":
             return client
         try:  # a container that cannot run a process (full process table, broken) is replaced
             await client.request("ping", {}, timeout_ms=self.start_timeout_ms)
