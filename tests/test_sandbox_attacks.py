@@ -161,19 +161,24 @@ def test_forged_answers_never_become_tool_results(tmp_path: Path, docker_client:
             _remove(docker_client, sid)
 
 
+def _flood(client: Any, session_id: str) -> None:
+    """Send a message whose tool call floods, and return once the call runs."""
+    with client.beta.sessions.events.stream(session_id) as stream:
+        client.beta.sessions.events.send(session_id, events=[user_message("flood")])  # type: ignore[list-item]
+        for event in stream:
+            if event.type == "agent.tool_use":
+                break
+    time.sleep(2)  # the flood is on
+
+
 def test_delete_while_the_box_floods_removes_everything(tmp_path: Path, docker_client: Any, base_image: str) -> None:
     flood = "(yes | tr -d '\\n' > /proc/$PPID/fd/1) 2>/dev/null; yes flood"
-    script = [tool_use_response([("bash", {"command": flood})]), text_response("never")]
+    script = [tool_use_response([("bash", {"command": flood})]) for _ in range(2)]
     with FakeModelServer(script) as model:
         srv = LocalServer(tmp_path, model.base_url, extra_env=DOCKER).start()
-        client, sid, _ = _session(srv)
+        client, sid, other = _session(srv)
         try:
-            with client.beta.sessions.events.stream(sid) as stream:
-                client.beta.sessions.events.send(sid, events=[user_message("flood")])  # type: ignore[list-item]
-                for event in stream:
-                    if event.type == "agent.tool_use":
-                        break
-            time.sleep(2)  # the flood is on
+            _flood(client, sid)
             started = time.monotonic()
             client.beta.sessions.events.send(sid, events=[{"type": "user.interrupt"}])
             deadline = time.monotonic() + 10
@@ -189,9 +194,13 @@ def test_delete_while_the_box_floods_removes_everything(tmp_path: Path, docker_c
                 )
                 time.sleep(0.2)
             assert interrupted_s < 5, f"the interrupt took {interrupted_s:.1f} s"
+            _flood(client, other)  # and the server stops on SIGTERM while a box floods
             assert srv.proc is not None
+            started = time.monotonic()
             srv.proc.send_signal(signal.SIGTERM)
             srv.proc.wait(10)  # raises if the server ignores SIGTERM
+            assert time.monotonic() - started < 10
         finally:
             srv.stop()
             _remove(docker_client, sid)
+            _remove(docker_client, other)
