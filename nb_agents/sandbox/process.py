@@ -4,6 +4,11 @@ Use it where no Docker engine exists (Binder, CI without Docker, quick demos). T
 commands run as your user, on your machine, with your files and your network: ``rm -rf ~``
 would do exactly that. The only protections are a scrubbed environment (no API keys, tokens or
 secrets from the host) and ``HOME`` pointing at the workspace. The runtime warns when it uses it.
+
+Unlike the Docker sandbox it has no tool user, no dropped capabilities and no limits (memory,
+CPU, processes, disk). Its executor keeps the protocol off the descriptors tools inherit and is
+non-dumpable, which keeps processes without ``CAP_SYS_PTRACE`` out of the channel; run as root,
+the tools could still write into it (the host's bounds on what it reads still hold).
 """
 
 from __future__ import annotations
