@@ -16,7 +16,14 @@ DOCKER = {"NB_AGENTS_SANDBOX": "docker", "NB_AGENTS_API_KEY": "nba-secret-runtim
 
 
 def _containers(client: Any, session_id: str) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": f"nb_agents.session={session_id}"})
+    import docker.errors
+
+    for _ in range(10):
+        try:
+            return client.containers.list(all=True, filters={"label": f"nb_agents.session={session_id}"})
+        except docker.errors.NotFound:  # removed between the listing and its inspection
+            time.sleep(0.1)
+    raise AssertionError("the container list kept changing")
 
 
 def _volumes(client: Any, session_id: str) -> list[Any]:

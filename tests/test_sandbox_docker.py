@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from nb_agents.errors import SandboxUnavailableError
+from nb_agents.errors import SandboxError, SandboxUnavailableError
 from nb_agents.sandbox import conformance
+from nb_agents.sandbox._containers import Limits, container_limits
 from nb_agents.sandbox._docker_config import SANDBOX_ENV
 from nb_agents.sandbox.docker import DockerSandbox, sandbox_config, unavailable_reason
 from nb_agents.spec import LOCAL_METADATA_KEY
@@ -101,14 +102,16 @@ def test_no_secret_inside(sandboxes: Sandboxes, docker_client: Any, monkeypatch:
     async def main() -> None:
         async with sandboxes() as sandbox:
             env = (await sandbox.call("bash", {"command": "env"})).text
-            init_env = (await sandbox.call("bash", {"command": "tr '\\0' '\\n' </proc/1/environ"})).text
+            denied = await sandbox.call("bash", {"command": "tr '\\0' '\\n' </proc/1/environ"})
+            assert denied.is_error and "Permission denied" in denied.text  # init is root's; tools are not
             everything = (await sandbox.call("bash", {"command": "cat /proc/*/environ | tr '\\0' '\\n'"})).text
             mounts = (await sandbox.call("bash", {"command": "cat /proc/mounts; ls -a /var/run /run"})).text
+            ctr = docker_client.containers.get(sandbox.container_id)
+            init_env = ctr.exec_run(["cat", "/proc/1/environ"]).output.decode().replace("\0", "\n")
             for text in (env, init_env, everything):
                 assert "test-secret" not in text and "ANTHROPIC" not in text and "NB_AGENTS_API" not in text
             assert dict(line.split("=", 1) for line in init_env.splitlines()) == {**SANDBOX_ENV, "HOSTNAME": "sandbox"}
             assert "docker.sock" not in mounts
-            ctr = docker_client.containers.get(sandbox.container_id)
             assert sorted(ctr.attrs["Config"]["Env"]) == sorted(f"{k}={v}" for k, v in SANDBOX_ENV.items())
         await sandbox.destroy()
 
@@ -194,6 +197,64 @@ def test_sandbox_config_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -
         sandbox_config(env)
     with pytest.raises(SandboxUnavailableError, match="invalid"):
         sandbox_config(env_with(memory="lots"))
+
+
+def test_default_limits_mirror_the_hosted_container() -> None:
+    config = sandbox_config({})
+    big = {"MemTotal": 64 * 1024**3, "NCPU": 16, "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "xfs"]]}
+    assert container_limits(config, big) == Limits(8 * 1024**3, 4_000_000_000, 512, 10 * 1024**3)
+    small = {
+        "MemTotal": 4 * 1024**3,
+        "NCPU": 2,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"]],
+    }
+    assert container_limits(config, small) == Limits(2 * 1024**3, 2_000_000_000, 512, None)
+    mine = sandbox_config(env_with(memory="16g", cpu=8, pids=64, disk="20g"))
+    assert container_limits(mine, {**big, "Driver": "btrfs"}) == Limits(16 * 1024**3, 8_000_000_000, 64, 20 * 1024**3)
+    assert container_limits(config, {}) == Limits(None, None, 512, None)
+
+
+@docker
+def test_tools_run_unprivileged_in_a_least_privilege_container(sandboxes: Sandboxes, docker_client: Any) -> None:
+    async def main() -> None:
+        async with sandboxes() as sandbox:
+            who = await sandbox.call("bash", {"command": "id; touch /workspace/mine && stat -c %U /workspace/mine"})
+            assert who.text == "uid=1000(agent) gid=1000(agent) groups=1000(agent)\nagent", who
+            caps = await sandbox.call("bash", {"command": "grep -E '^Cap(Prm|Eff|Bnd)' /proc/self/status"})
+            assert caps.text.split() == ["CapPrm:", "0" * 16, "CapEff:", "0" * 16, "CapBnd:", "0" * 16], caps
+            probe = "import ctypes; print(ctypes.CDLL(None).ptrace(16, {pid}, 0, 0))"  # PTRACE_ATTACH
+            for pid in ("1", "$PPID"):  # init, and the executor
+                traced = await sandbox.call("bash", {"command": f'python3 -c "{probe.format(pid=pid)}"'})
+                assert traced.text == "-1", (pid, traced)
+            root = await sandbox.call("bash", {"command": "touch /etc/x; apt-get install -y jq 2>&1 | tail -1"})
+            assert "Permission denied" in root.text, root
+            ctr = docker_client.containers.get(sandbox.container_id)
+            host = ctr.attrs["HostConfig"]
+            assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+            assert "no-new-privileges" in host["SecurityOpt"] and host["PidsLimit"] == 512
+            engine = docker_client.info()
+            assert host["Memory"] == min(8 * 1024**3, engine["MemTotal"] // 2) == host["MemorySwap"]
+            assert host["NanoCpus"] == int(min(4, engine["NCPU"]) * 1e9)
+        await sandbox.destroy()
+
+    asyncio.run(main())
+
+
+@docker
+def test_a_new_executor_meets_nothing_the_old_ones_tools_left(sandboxes: Sandboxes) -> None:
+    async def main() -> None:
+        async with sandboxes() as sandbox:
+            lurker = await sandbox.call("bash", {"command": "setsid sleep 1000 >/dev/null 2>&1 & echo started"})
+            assert lurker.text == "started"
+            with pytest.raises(SandboxError):  # the box kills its own executor
+                await sandbox.call("bash", {"command": "kill -9 $PPID; sleep 5"})
+            ps = await sandbox.call("bash", {"command": "ps -eo user,args --no-headers"})
+            assert "sleep 1000" not in ps.text, ps.text
+            assert ps.text.splitlines()[0].split()[0] == "root"  # init stays
+        await sandbox.destroy()
+
+    asyncio.run(main())
 
 
 def test_constructing_does_nothing() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import glob
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from nb_agents.errors import SandboxError, SandboxTimeoutError
 from nb_agents.sandbox import EXECUTOR_PATH, ExecutorClient, ToolResult, _executor as ex
+from nb_agents.sandbox._base import ExecutorSandbox, end_process
 
 _OTHER_PYTHONS = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-9]*/bin/python3")))
 
@@ -263,15 +265,18 @@ def test_client_resolves_by_id_and_times_out() -> None:
         first = asyncio.ensure_future(client.request("read", {"file_path": "a"}))
         second = asyncio.ensure_future(client.request("bash", {"command": "x"}, timeout_ms=50_000))
         await asyncio.sleep(0)
-        assert [m["id"] for m in writer.lines] == [1, 2] and writer.lines[1]["timeout_ms"] == 50_000
-        reader.feed_data(b'{"id": 2, "content": [{"type": "text", "text": "two"}], "is_error": true}\n{"id"')
+        one, two = (m["id"] for m in writer.lines)
+        assert one.endswith("-1") and two.endswith("-2") and writer.lines[1]["timeout_ms"] == 50_000
+        answer = {"id": two, "content": [{"type": "text", "text": "two"}], "is_error": True}
+        reader.feed_data(json.dumps(answer).encode() + b'\n{"id"')
         assert await second == ToolResult([{"type": "text", "text": "two"}], True)
-        reader.feed_data(b': 1, "content": [], "is_error": false}\n')
+        reader.feed_data(f': "{one}", "content": [], "is_error": false}}\n'.encode())
         assert await first == ToolResult([], False)
         assert client.in_flight == 0
         with pytest.raises(SandboxTimeoutError):
             await client.request("bash", {"command": "sleep 9", "timeout_ms": 10})
-        assert writer.lines[-1] == {"id": 4, "tool": "cancel", "input": {"id": 3}}
+        three = writer.lines[-2]["id"]
+        assert writer.lines[-1] == {"id": three[:-1] + "4", "tool": "cancel", "input": {"id": three}}
         await client.close()
         assert writer.closed and client.closed
 
@@ -309,3 +314,163 @@ def test_ripgrep_and_fallback_agree(tmp_path: Path) -> None:
     assert one == f"{tmp_path}/a.py:2:needle here\n"
     with pytest.raises(ex.ToolError, match="regex parse error"):
         ex._ripgrep(call, rg, "(", str(tmp_path))
+
+
+def test_tool_schemas_agree_with_the_model_tools_and_the_sdk() -> None:
+    from anthropic.types import beta
+
+    from nb_agents.runtime._tools import BUILTIN_TOOLS
+
+    sdk = {
+        "bash": beta.BetaManagedAgentsAgentToolset20260401BashInput,
+        "read": beta.BetaManagedAgentsAgentToolset20260401ReadInput,
+        "write": beta.BetaManagedAgentsAgentToolset20260401WriteInput,
+        "edit": beta.BetaManagedAgentsAgentToolset20260401EditInput,
+        "glob": beta.BetaManagedAgentsAgentToolset20260401GlobInput,
+        "grep": beta.BetaManagedAgentsAgentToolset20260401GrepInput,
+    }
+    assert list(ex._SCHEMAS) == list(BUILTIN_TOOLS) == list(sdk)
+    for tool, fields in ex._SCHEMAS.items():
+        offered = BUILTIN_TOOLS[tool]["input_schema"]
+        model_fields = sdk[tool].model_fields
+        assert set(fields) == set(offered["properties"]) == set(model_fields), tool
+        required = sorted(key for key, (_, needed) in fields.items() if needed)
+        assert required == sorted(offered["required"]) == sorted(k for k, f in model_fields.items() if f.is_required())
+        for key, (kind, _) in fields.items():
+            assert offered["properties"][key]["type"] == ("array" if kind == "range" else kind), (tool, key)
+
+
+# ---- a hostile executor: what the host keeps of what the box sends -------------------------------
+
+_HOSTILE = r"""
+import json, sys
+out = sys.stdout.buffer
+def answer(rid, text, **extra):
+    line = {"id": rid, "content": [{"type": "text", "text": text}], "is_error": False, **extra}
+    out.write(json.dumps(line).encode() + b"\n"); out.flush()
+for raw in sys.stdin.buffer:
+    req = json.loads(raw)
+    command = req.get("input", {}).get("command")
+    if req["tool"] != "bash":
+        answer(req["id"], "pong")
+    elif command == "flood":
+        try:
+            for _ in range(300):
+                out.write(b"x" * (1 << 20)); out.flush()
+        except BrokenPipeError:
+            sys.exit(0)
+    elif command == "empty":
+        out.write(b"\n" * 200_000); out.flush()
+    elif command == "forge":
+        nonce, number = req["id"].rsplit("-", 1)
+        for rid in (f"{nonce}-{int(number) + 1}", "1", 2, None, "other-1"):
+            answer(rid, "FORGED")
+        answer(req["id"], "real")
+    elif command == "huge":
+        answer(req["id"], "y" * 900_000)
+    elif command == "bad":
+        out.write(json.dumps({"id": req["id"], "content": {"type": "text"}, "is_error": False}).encode() + b"\n")
+        out.flush()
+"""
+
+
+class HostileSandbox(ExecutorSandbox):
+    """An executor sandbox whose executor lies: the host's defences, against a real process."""
+
+    name = "hostile"
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[str, str]] = []
+        super().__init__(lambda kind, message: self.notices.append((kind, message)))
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    @property
+    def workspace(self) -> str:
+        return "/nowhere"
+
+    async def _spawn(self) -> ExecutorClient:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _HOSTILE, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        self.procs.append(proc)
+        return ExecutorClient.from_process(proc, on_violation=self._executor_violated)
+
+    async def _teardown(self) -> None:
+        for proc in self.procs:
+            await end_process(proc, 1.0)
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def test_an_oversized_answer_stops_the_executor_and_memory_stays_bounded() -> None:
+    async def main() -> None:
+        sandbox = HostileSandbox()
+        await sandbox.start()
+        before, peak = _rss(), 0
+        call = asyncio.ensure_future(sandbox.call("bash", {"command": "flood"}))
+        while not call.done():
+            peak = max(peak, _rss())
+            await asyncio.sleep(0.005)
+        with pytest.raises(SandboxError, match="longer than 1048576 bytes"):
+            await call
+        assert peak - before < 20 * 1024 * 1024, f"grew by {(peak - before) >> 20} MiB"
+        assert [kind for kind, _ in sandbox.notices] == ["executor"]
+        assert "stopped" in sandbox.notices[0][1]
+        for _ in range(100):  # it is stopped now, not at the next call
+            if sandbox.procs[0].returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert sandbox.procs[0].returncode is not None and not sandbox.alive
+        started = time.monotonic()  # the flooder is stopped (its full pipe cannot hold that up)
+        assert (await sandbox.call("ping", {})).text == "pong"  # a new executor
+        assert len(sandbox.procs) == 2 and sandbox.procs[0].returncode is not None
+        assert time.monotonic() - started < 5
+        with pytest.raises(SandboxError):
+            await sandbox.call("bash", {"command": "flood"})
+        started = time.monotonic()
+        await sandbox.close()  # closing beside a flooded pipe ends too
+        assert time.monotonic() - started < 5 and all(p.returncode is not None for p in sandbox.procs)
+
+    asyncio.run(main())
+
+
+def test_garbage_is_logged_sparingly_and_too_much_stops_the_executor(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        async with HostileSandbox() as sandbox:
+            with pytest.raises(SandboxError, match="lines .* that are not answers"):
+                await sandbox.call("bash", {"command": "empty"})
+            assert len(sandbox.notices) == 1
+
+    with caplog.at_level(logging.WARNING, logger="nb_agents.sandbox"):
+        asyncio.run(main())
+    assert len(caplog.records) <= 3, [r.getMessage() for r in caplog.records]
+    assert sum(len(r.getMessage()) for r in caplog.records) < 2000
+
+
+def test_only_the_request_in_flight_gets_an_answer_and_the_host_caps_it() -> None:
+    async def main() -> None:
+        async with HostileSandbox() as sandbox:
+            forged = await sandbox.call("bash", {"command": "forge"})
+            assert forged == ToolResult([{"type": "text", "text": "real"}], False)
+            after = await sandbox.call("ping", {})  # the forged "next id" answer was not kept for it
+            assert after.text == "pong"
+            assert [kind for kind, _ in sandbox.notices] == ["executor"]  # noted once
+            assert "never made" in sandbox.notices[0][1] and sandbox.alive
+            huge = await sandbox.call("bash", {"command": "huge"})
+            assert len(huge.text) < 256 * 1024 + 100 and "cut by the host" in huge.text
+            bad = await sandbox.call("bash", {"command": "bad"})
+            assert bad.is_error and "malformed answer" in bad.text
+
+    asyncio.run(main())
+
+
+def test_the_host_bounds_the_time_it_waits_for_bash() -> None:
+    from nb_agents.sandbox._client import _tool_limit_ms
+
+    assert _tool_limit_ms("bash", {"timeout_ms": 10**12}, None) == 295_000
+    assert _tool_limit_ms("bash", {"timeout_ms": 1500}, None) == 1500
+    assert _tool_limit_ms("bash", {}, None) == _tool_limit_ms("bash", {"timeout_ms": -1}, None) == 295_000
+    assert _tool_limit_ms("read", {}, None) == 120_000

@@ -730,6 +730,8 @@ ENV_ERRORS: list[tuple[str, str, int, list[str]]] = [
     ("bad_memory", "name: e\nlocal:\n  memory: lots\n", 3, ["'lots' is not a memory size", "'512m' or '2g'"]),
     ("memory_unit", "name: e\nlocal: {memory: 2x}\n", 2, ["not a memory size"]),
     ("memory_too_small", "name: e\nlocal: {memory: 1k}\n", 2, ["at least 6m"]),
+    ("disk_unit", "name: e\nlocal: {disk: lots}\n", 2, ["'lots' is not a disk size"]),
+    ("disk_too_small", "name: e\nlocal: {disk: 1m}\n", 2, ["at least 64m"]),
     ("pids_negative", "name: e\nlocal: {pids: -1}\n", 2, ["at least 1"]),
     ("image_empty", "name: e\nlocal: {image: ''}\n", 2, ["must not be empty"]),
     (

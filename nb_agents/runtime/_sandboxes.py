@@ -78,7 +78,7 @@ class SandboxProvider:
             return DockerSandbox(session_id, environment, on_notice=on_notice, state_dir=self.state_dir)
         workspace = self.workspace(session_id)
         workspace.mkdir(parents=True, exist_ok=True)
-        return ProcessSandbox(workspace)
+        return ProcessSandbox(workspace, on_notice=on_notice)
 
     async def destroy(self, session_id: str) -> None:
         """Remove what a session's sandbox left: its container and volume, or its workspace."""

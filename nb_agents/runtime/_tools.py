@@ -1,7 +1,9 @@
 """What the model is offered: the built-in tools under their Managed Agents names and schemas.
 
 The input schemas follow the SDK's ``BetaManagedAgentsAgentToolset20260401*Input`` models, so a
-model that learnt the hosted tools sees the same ones here.
+model that learnt the hosted tools sees the same ones here; the descriptions state the output
+rules of the executor (``nb_agents/sandbox/_executor.py``), which follow the SDK's reference
+``agent_toolset``. A test holds the three (these schemas, the executor's, the SDK's) together.
 """
 
 from __future__ import annotations
@@ -24,19 +26,27 @@ BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
     "bash": {
         "description": (
             "Run a command in a persistent bash shell in the sandbox. The working directory and "
-            "exported variables persist between calls. Output is stdout and stderr merged, capped at "
-            "100 KiB. Set restart to true to start a fresh shell."
+            "exported variables persist between calls; stdin is empty. The result is stdout, then "
+            "stderr (stderr first when the command fails). Past 30,000 characters you get the start "
+            "and the path of a file holding the whole output: read it with view_range. Set restart "
+            "to true to start a fresh shell."
         ),
         "input_schema": _schema(
             {
                 "command": {**_STR, "description": "The command to run."},
                 "restart": {"type": "boolean", "description": "Restart the shell."},
-                "timeout_ms": {"type": "integer", "description": "Time limit in ms (default 120000)."},
+                "timeout_ms": {
+                    "type": "integer",
+                    "description": "Time limit in ms (default and maximum 295000); the shell is killed after it.",
+                },
             }
         ),
     },
     "read": {
-        "description": "Read a file from the sandbox; view_range selects 1-based lines [start, end].",
+        "description": (
+            "Read a file from the sandbox (at most 110,000 bytes of text; images and PDFs come back "
+            "as content). view_range selects 1-based lines [start, end]; an end of -1 reads to the end."
+        ),
         "input_schema": _schema(
             {
                 "file_path": _STR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +16,7 @@ from nb_agents.errors import SandboxError, SandboxUnavailableError
 if TYPE_CHECKING:
     from nb_agents.sandbox._client import ExecutorClient
 
-__all__ = ["EXECUTOR_PATH", "ExecutorSandbox", "Sandbox", "ToolResult"]
+__all__ = ["EXECUTOR_PATH", "ExecutorSandbox", "NoticeCallback", "Sandbox", "ToolResult", "end_process"]
 
 log = logging.getLogger("nb_agents.sandbox")
 
@@ -24,6 +24,11 @@ log = logging.getLogger("nb_agents.sandbox")
 #: ``python3 -I -S <it> --workspace /workspace``; the process sandbox runs it in place.
 EXECUTOR_PATH = Path(__file__).with_name("_executor.py")
 _S = TypeVar("_S", bound="Sandbox")
+
+#: ``on_notice(kind, message)``: things the session log should show. ``replaced`` (a dead
+#: container was replaced), ``building`` / ``built`` (a derived image), ``executor`` (the
+#: executor broke the protocol: it was stopped, or a forged answer was discarded).
+NoticeCallback = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ class Sandbox(abc.ABC):
         Args:
             tool: ``bash``, ``read``, ``write``, ``edit``, ``glob`` or ``grep`` (or ``ping``).
             input: The tool input as the model sent it (Managed Agents input schema).
-            timeout_ms: The tool's time limit; default 120 s. bash's own ``timeout_ms`` wins.
+            timeout_ms: The tool's time limit; default 120 s (bash: 295 s, its own ``timeout_ms``
+                input wins, and nothing raises it past 295 s).
 
         Returns:
             The result; failures of the tool are ``is_error`` results.
@@ -126,10 +132,12 @@ class ExecutorSandbox(Sandbox):
     start_timeout_ms: ClassVar[int] = 10_000
     """How long `start` waits for a new executor to answer its first ping."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_notice: NoticeCallback | None = None) -> None:
         self._client: ExecutorClient | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._on_notice = on_notice
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @abc.abstractmethod
     async def _spawn(self) -> ExecutorClient:
@@ -205,8 +213,61 @@ class ExecutorSandbox(Sandbox):
         async with self._lock:
             await self._stop(f"the {self.name} sandbox was closed")
 
+    def _notify(self, kind: str, message: str) -> None:
+        """Tell the session (``on_notice``) and the log; exceptions of the callback are logged."""
+        log.info("%s sandbox: %s: %s", self.name, kind, message)
+        if self._on_notice is not None:
+            try:
+                self._on_notice(kind, message)
+            except Exception:
+                log.exception("on_notice(%r) failed", kind)
+
+    def _executor_violated(self, message: str) -> None:
+        """`ExecutorClient`'s ``on_violation``: the executor broke the protocol.
+
+        When its client gave up on it, it is stopped now rather than at the next call.
+        """
+        self._notify("executor", message)
+        client = self._client
+        if client is not None and client.closed:
+            task = asyncio.ensure_future(self._retire(client))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, client: ExecutorClient) -> None:
+        async with self._lock:
+            if self._client is client:
+                await self._stop("the executor broke the protocol and was stopped")
+
     async def _stop(self, reason: str) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.close(reason)
         await self._teardown()
+
+
+async def end_process(proc: asyncio.subprocess.Process, grace_s: float) -> bool:
+    """Let ``proc`` exit within ``grace_s`` (its input should be closed), else kill it; bounded.
+
+    Returns within about twice ``grace_s`` whatever the process does. Its pipes are closed
+    here: asyncio's ``wait()`` ends only once they are, and a pipe the reader stopped draining
+    (a flood) is paused and would never see its end. Returns whether it exited by itself.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    while proc.returncode is None and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    exited = proc.returncode is not None
+    if not exited:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    transport = getattr(proc, "_transport", None)  # asyncio has no public way to close the pipes
+    if transport is not None:
+        transport.close()
+    try:
+        await asyncio.wait_for(proc.wait(), grace_s)
+    except asyncio.TimeoutError:
+        log.warning("process %s did not end within %s s of SIGKILL", proc.pid, grace_s)
+    return exited

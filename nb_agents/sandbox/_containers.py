@@ -6,7 +6,7 @@ import io
 import logging
 import tarfile
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -14,12 +14,20 @@ from typing import Any
 from nb_agents.errors import SandboxUnavailableError
 from nb_agents.sandbox._base import EXECUTOR_PATH
 from nb_agents.sandbox._docker_config import (
+    DEFAULT_CPU,
+    DEFAULT_DISK,
+    DEFAULT_MEMORY,
     EXECUTOR_IN_CONTAINER,
     LABEL_MANAGED,
+    LABEL_RECIPE,
     LABEL_ROLE,
     LABEL_SESSION,
     LABEL_STATE_DIR,
+    RECIPE,
     SANDBOX_ENV,
+    TOOL_GID,
+    TOOL_UID,
+    TOOL_USER,
     WORKSPACE,
     SandboxConfig,
     container_name,
@@ -27,8 +35,11 @@ from nb_agents.sandbox._docker_config import (
 
 __all__ = [
     "INIT_COMMAND",
+    "TOOL_IDS",
+    "Limits",
     "SandboxInfo",
     "cleanup",
+    "container_limits",
     "create_container",
     "find_container",
     "kill_processes",
@@ -64,6 +75,8 @@ while True:
     elif idle > 0 and time.monotonic() - last >= idle:
         os._exit(0)
 """
+TOOL_IDS = f"{TOOL_UID}:{TOOL_GID}"
+"""``docker exec --user`` of the executor and of every tool process."""
 INIT_IN_CONTAINER = str(PurePosixPath(EXECUTOR_IN_CONTAINER).with_name("init.py"))
 INIT_COMMAND = ["python3", "-I", "-S", INIT_IN_CONTAINER]
 """The container command (`put_executor` copies it in); append the idle time in seconds (0: never)."""
@@ -101,6 +114,39 @@ def put_executor(container: Any) -> None:
         raise SandboxUnavailableError(f"could not copy the executor into container {container.name}")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The resource limits a container is created with."""
+
+    memory_bytes: int | None
+    """Memory, swap included (``None``: the engine did not say how much it has)."""
+    nano_cpus: int | None
+    pids: int
+    disk_bytes: int | None
+    """File system size (``None``: the storage driver cannot enforce one)."""
+
+
+def container_limits(config: SandboxConfig, engine: Mapping[str, Any]) -> Limits:
+    """The limits for ``config`` on an engine (``docker info``): the environment's, else the defaults.
+
+    The defaults mirror the hosted container (8 GB memory, 10 GB disk) but never ask for more
+    memory than half the engine's, or more CPUs than it has.
+    """
+    total = int(engine.get("MemTotal") or 0)
+    memory = config.memory_bytes or (min(DEFAULT_MEMORY, total // 2) if total else None)
+    cpus = int(engine.get("NCPU") or 0)
+    cpu = config.cpu if config.cpu is not None else (min(DEFAULT_CPU, float(cpus)) if cpus else None)
+    disk = (config.disk_bytes or DEFAULT_DISK) if _quota_capable(engine) else None
+    return Limits(memory, int(cpu * 1e9) if cpu else None, config.pids, disk)
+
+
+def _quota_capable(engine: Mapping[str, Any]) -> bool:
+    """Whether the storage driver can limit a container's size (``--storage-opt size``)."""
+    driver = str(engine.get("Driver") or "")
+    status = {str(k): str(v) for k, v in (engine.get("DriverStatus") or []) if isinstance(k, str)}
+    return driver in ("btrfs", "zfs") or (driver == "overlay2" and status.get("Backing Filesystem") == "xfs")
+
+
 def create_container(
     client: Any,
     session_id: str,
@@ -109,9 +155,13 @@ def create_container(
     *,
     volume: str,
     state_dir: str,
-    memory_bytes: int | None,
+    limits: Limits,
 ) -> Any:
     """Create and start a session's container, with its workspace volume (made if missing).
+
+    Least privilege: every capability dropped, ``no-new-privileges``, the `Limits`, no log
+    driver; the tool user (`TOOL_USER`) is added to the image's user list if it has none with
+    that uid, and owns ``/workspace``.
 
     Raises:
         SandboxUnavailableError: The engine refused.
@@ -124,26 +174,38 @@ def create_container(
             client.volumes.get(volume)
         except docker.errors.NotFound:
             client.volumes.create(volume, labels=labels)
-        limits: dict[str, Any] = {"pids_limit": config.pids}
-        if config.cpu is not None:
-            limits["nano_cpus"] = int(config.cpu * 1e9)
-        if memory_bytes is not None:
-            limits.update(mem_limit=memory_bytes, memswap_limit=memory_bytes)
-        container = client.containers.create(
-            image_id,
-            [*INIT_COMMAND, f"{config.idle_timeout:g}"],
-            name=container_name(session_id),
-            labels=labels,
-            environment=dict(SANDBOX_ENV),
-            working_dir=WORKSPACE,
-            volumes={volume: {"bind": WORKSPACE, "mode": "rw"}},
-            network_mode=config.network,
-            hostname="sandbox",
-            security_opt=["no-new-privileges"],
-            **limits,
-        )
+        options: dict[str, Any] = {"pids_limit": limits.pids}
+        if limits.nano_cpus:
+            options["nano_cpus"] = limits.nano_cpus
+        if limits.memory_bytes is not None:
+            options.update(mem_limit=limits.memory_bytes, memswap_limit=limits.memory_bytes)
+        if limits.disk_bytes is not None:
+            options["storage_opt"] = {"size": str(limits.disk_bytes)}
+        settings: dict[str, Any] = {
+            "name": container_name(session_id),
+            "labels": {**labels, LABEL_RECIPE: RECIPE},
+            "environment": dict(SANDBOX_ENV),
+            "working_dir": WORKSPACE,
+            "volumes": {volume: {"bind": WORKSPACE, "mode": "rw"}},
+            "network_mode": config.network,
+            "hostname": "sandbox",
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "log_config": {"type": "none", "config": {}},
+            **options,
+        }
+        command = [*INIT_COMMAND, f"{config.idle_timeout:g}"]
+        try:
+            container = client.containers.create(image_id, command, **settings)
+        except docker.errors.APIError as exc:
+            if "storage_opt" not in settings or "storage" not in str(exc).lower():
+                raise
+            log.info("the storage driver refused a size limit (%s); the container gets none", exc)
+            del settings["storage_opt"]
+            container = client.containers.create(image_id, command, **settings)
         try:
             put_executor(container)
+            add_tool_user(container)
             container.start()
         except BaseException:
             container.remove(force=True)
@@ -154,10 +216,55 @@ def create_container(
     return container
 
 
-def kill_processes(container: Any) -> None:
-    """SIGKILL every process in a running container except its init (PID 1); never raises."""
+def add_tool_user(container: Any) -> None:
+    """Give the tool user a name (if the image has no user with its uid) and ``/workspace``."""
+    entries = {
+        "etc/passwd": (TOOL_UID, f"{TOOL_USER}:x:{TOOL_UID}:{TOOL_GID}:nb_agents tools:{WORKSPACE}:/bin/bash\n"),
+        "etc/group": (TOOL_GID, f"{TOOL_USER}:x:{TOOL_GID}:\n"),
+    }
+    buf = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, (number, line) in entries.items():
+            text = _read_text(container, "/" + path)
+            if any(row.split(":")[2:3] == [str(number)] for row in text.splitlines()):
+                continue
+            data = (text + ("\n" if text and not text.endswith("\n") else "") + line).encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), 0o644, now
+            tar.addfile(info, io.BytesIO(data))
+        folder = tarfile.TarInfo(WORKSPACE.lstrip("/"))
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, now
+        folder.uid, folder.gid = TOOL_UID, TOOL_GID
+        tar.addfile(folder)
+    if not container.put_archive("/", buf.getvalue()):
+        raise SandboxUnavailableError(f"could not set up the tool user in container {container.name}")
+
+
+def _read_text(container: Any, path: str) -> str:
+    """A small text file of a (created) container, or ``""`` if it has none."""
+    import docker.errors
+
     try:
-        container.exec_run(["python3", "-I", "-S", "-c", "import os,signal; os.kill(-1, signal.SIGKILL)"])
+        stream, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        return ""
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member is not None else None
+        return handle.read(1 << 20).decode("utf-8", "replace") if handle is not None else ""
+
+
+def kill_processes(container: Any) -> None:
+    """SIGKILL every process of the tool user in a running container; never raises.
+
+    As the tool user: root in the container holds no capabilities (not even ``CAP_KILL``), and
+    the only root process is init (PID 1), which stays.
+    """
+    try:
+        container.exec_run(
+            ["python3", "-I", "-S", "-c", "import os,signal; os.kill(-1, signal.SIGKILL)"], user=TOOL_IDS
+        )
     except Exception as exc:
         log.debug("could not kill the processes in %s: %s", getattr(container, "name", "?"), exc)
 

@@ -13,14 +13,22 @@ from nb_agents.spec import LOCAL_METADATA_KEY, EnvironmentSpec
 
 __all__ = [
     "CONTAINER_PREFIX",
+    "DEFAULT_CPU",
+    "DEFAULT_DISK",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MEMORY",
     "DEFAULT_PIDS",
     "EXECUTOR_IN_CONTAINER",
     "LABEL_MANAGED",
+    "LABEL_RECIPE",
     "LABEL_ROLE",
     "LABEL_SESSION",
     "LABEL_STATE_DIR",
+    "RECIPE",
     "SANDBOX_ENV",
+    "TOOL_GID",
+    "TOOL_UID",
+    "TOOL_USER",
     "VOLUME_PREFIX",
     "WORKSPACE",
     "SandboxConfig",
@@ -43,11 +51,28 @@ LABEL_SESSION = "nb_agents.session"
 """The session id a sandbox container or volume belongs to."""
 LABEL_STATE_DIR = "nb_agents.state_dir"
 """The state directory of the runtime that made it (``cleanup`` only judges its own)."""
+LABEL_RECIPE = "nb_agents.recipe"
+"""The container recipe a sandbox container was made with; an older one is replaced."""
+RECIPE = "2"
+"""Bump when containers are made differently (user, capabilities), so old ones are replaced."""
 LABEL_ROLE = "nb_agents.role"
 """``"sandbox"`` (a session's container or volume), ``"build"`` (an image build) or ``"image"``."""
 
 DEFAULT_PIDS = 512
 """Process limit of a container when the environment sets none."""
+DEFAULT_MEMORY = 8 * 1024**3
+"""Memory limit (no swap) when the environment sets none, as the hosted container's 8 GB; never
+more than half the engine's memory."""
+DEFAULT_CPU = 4.0
+"""CPU cores when the environment sets none; never more than the engine has."""
+DEFAULT_DISK = 10 * 1024**3
+"""Size limit of the container's file system, as the hosted container's 10 GB disk, where the
+storage driver can enforce one (overlay2 on xfs with project quotas, btrfs, zfs)."""
+
+TOOL_USER = "agent"
+"""The unprivileged user the executor and every tool run as in the container."""
+TOOL_UID = 1000
+TOOL_GID = 1000
 DEFAULT_IDLE_TIMEOUT = 600.0
 """Seconds without a tool call after which a sandbox's container is stopped."""
 
@@ -85,11 +110,13 @@ class SandboxConfig:
     apt: tuple[str, ...] = ()
     npm: tuple[str, ...] = ()
     cpu: float | None = None
-    """CPU cores (``None``: no limit)."""
+    """CPU cores (``None``: `DEFAULT_CPU`, or the engine's count if smaller)."""
     memory_bytes: int | None = None
-    """Memory limit, swap included (``None``: half the engine's memory)."""
+    """Memory limit, swap included (``None``: `DEFAULT_MEMORY`, or half the engine's memory)."""
     pids: int = DEFAULT_PIDS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    disk_bytes: int | None = None
+    """File system size limit, where the storage driver allows (``None``: `DEFAULT_DISK`)."""
 
     @property
     def has_packages(self) -> bool:
@@ -149,6 +176,7 @@ def sandbox_config(
         cpu=local.cpu,
         memory_bytes=local.memory_bytes,
         pids=local.pids or DEFAULT_PIDS,
+        disk_bytes=local.disk_bytes,
         idle_timeout=float(idle_timeout if idle_timeout is not None else local.idle_timeout or DEFAULT_IDLE_TIMEOUT),
     )
 

@@ -13,6 +13,14 @@ Tools: ``bash read write edit glob grep`` with the Managed Agents input schemas,
 request runs in its own thread; bash calls share one persistent shell and run one at a time;
 ``ping`` and ``cancel`` are answered at once. A bad request gets an ``is_error`` answer and never
 stops the executor. It exits when stdin closes, killing the shell's process group first.
+
+The output rules follow the SDK's reference ``agent_toolset`` (``anthropic.lib.tools``): bash
+gives stdout then stderr (stderr first when the command fails), ANSI escapes stripped, the
+first 30,000 characters and the path of a file with all of it (at most 32 MiB), a 295 s time
+limit that ``timeout_ms`` can only lower; ``read`` gives at most 110,000 bytes of text.
+
+The protocol moves off descriptors 0 and 1 at start (see `private_channel`): no tool process
+inherits it, and a non-dumpable executor's ``/proc/<pid>/fd`` is closed to them.
 """
 
 from __future__ import annotations
@@ -30,9 +38,18 @@ if TYPE_CHECKING:
 
     Content: TypeAlias = list[dict[str, Any]]
 
-BASH_OUTPUT_LIMIT = 100 * 1024
+BASH_OUTPUT_LIMIT = 30_000
+"""Characters (UTF-16 code units, as the API counts them) of bash output the model sees."""
+BASH_DEFAULT_TIMEOUT_MS = 295_000
+"""bash's time limit, and the most a model-chosen ``timeout_ms`` can ask for."""
+SAVED_OUTPUT_BYTES = 32 * 1024 * 1024
+"""The most of a long bash output kept in the file the result names."""
+HEAD_BYTES = 3 * BASH_OUTPUT_LIMIT + 4
 DEFAULT_TIMEOUT_MS = 120_000
+READ_LIMIT = 110_000
+"""Bytes of text one ``read`` returns (the reference toolset's default)."""
 TEXT_LIMIT = 256 * 1024
+"""Bytes of a file ``edit`` loads."""
 IMAGE_B64_LIMIT = 5 * 1024 * 1024
 PDF_LIMIT = 20 * 1024 * 1024
 GREP_OUTPUT_LIMIT = 100 * 1024
@@ -63,10 +80,11 @@ def _text(text: str) -> Content:
 class Call:
     """One request in flight: its deadline, and how to stop it."""
 
-    def __init__(self, rid: int | str, timeout_ms: int) -> None:
+    def __init__(self, rid: int | str, timeout_ms: int | None) -> None:
         self.rid = rid
-        self.timeout_ms = timeout_ms
-        self.deadline = time.monotonic() + timeout_ms / 1000
+        self.explicit = timeout_ms is not None
+        self.timeout_ms = timeout_ms if timeout_ms is not None else DEFAULT_TIMEOUT_MS
+        self.deadline = time.monotonic() + self.timeout_ms / 1000
         self.cancelled = threading.Event()
         self.on_cancel: Callable[[], None] | None = None
 
@@ -130,35 +148,135 @@ def validate(tool: str, raw: object) -> dict[str, Any]:
 # ---- the persistent shell ------------------------------------------------------------------------
 
 
+class Stream:
+    """One of a command's output streams: its first characters in memory, the rest in a spill file.
+
+    It looks for the end marker the shell prints after the command, and stops collecting there.
+    Memory is bounded whatever the command prints: ``HEAD_BYTES`` here, at most
+    ``SAVED_OUTPUT_BYTES`` in the spill file, and only a line count beyond that.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.head = bytearray()
+        self.spill: Any = None  # a temporary file with what follows the head, once needed
+        self.spilled = 0
+        self.total = 0
+        self.line_breaks = 0
+        self.pending = bytearray()
+        self.status: int | None = None
+
+    def add(self, chunk: bytes) -> None:
+        if self.status is not None:
+            return
+        self.pending += chunk
+        pos = self.pending.find(self.key)
+        if pos >= 0:
+            end = self.pending.find(b"\n", pos + len(self.key))
+            if end < 0:
+                return
+            text = self.pending[pos + len(self.key) : end].decode("ascii", "replace")
+            self.status = int(text) if text.lstrip("-").isdigit() else -1
+            before = self.pending[:pos]
+            self.pending = bytearray()
+            self._keep(before[:-1] if before.endswith(b"\n") else before)  # the newline before the marker
+            return
+        keep = len(self.key) + 1
+        if len(self.pending) > keep:
+            self._keep(self.pending[:-keep])
+            del self.pending[:-keep]
+
+    def finish(self) -> None:
+        """Keep what is still pending (the command ended without a marker: timeout, cancel, exit)."""
+        self._keep(self.pending)
+        self.pending = bytearray()
+
+    def _keep(self, data: bytes | bytearray) -> None:
+        import tempfile
+
+        if not data:
+            return
+        self.total += len(data)
+        self.line_breaks += data.count(b"\n")
+        room = HEAD_BYTES - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if not data or self.spilled >= SAVED_OUTPUT_BYTES:
+            return
+        try:
+            if self.spill is None:
+                self.spill = tempfile.TemporaryFile()
+            piece = data[: SAVED_OUTPUT_BYTES - self.spilled]
+            self.spill.write(piece)
+            self.spilled += len(piece)
+        except OSError:
+            self.spilled = SAVED_OUTPUT_BYTES  # no room: keep the head only
+
+    def chunks(self) -> Iterator[bytes]:
+        """Everything kept, in order (the head, then the spill file)."""
+        yield bytes(self.head)
+        if self.spill is not None:
+            self.spill.seek(0)
+            while chunk := self.spill.read(1 << 16):
+                yield chunk
+
+    def trim_final_newline(self) -> None:
+        """Drop one line break at the very end (before stderr is appended), if kept in full."""
+        if self.spill is None and self.total == len(self.head) and self.head.endswith(b"\n"):
+            del self.head[-1]
+            self.total -= 1
+            self.line_breaks -= 1
+        elif self.spill is not None and self.spilled == self.total - len(self.head):
+            self.spill.seek(-1, os.SEEK_END)
+            if self.spill.read(1) == b"\n":
+                self.spill.truncate(self.spilled - 1)
+                self.spilled -= 1
+                self.total -= 1
+                self.line_breaks -= 1
+
+    def close(self) -> None:
+        if self.spill is not None:
+            try:
+                self.spill.close()
+            except OSError:
+                pass
+            self.spill = None
+
+
 class Shell:
-    """One persistent ``bash --noprofile --norc`` in its own process group; one command at a time."""
+    """One persistent ``bash --noprofile --norc`` in its own process group; one command at a time.
+
+    Each command's stdout and stderr are read separately (as the reference toolset does), and
+    its result is built by `render`.
+    """
 
     def __init__(self, workspace: str) -> None:
         self.workspace = workspace
         self.lock = threading.Lock()
         self.proc: Any = None  # subprocess.Popen[bytes]; the import is lazy
-        self.carry = b""
         self.aborted = False
         self.wake_r, self.wake_w = os.pipe()
+        self.saved_dir: str | None = None
 
     def start(self) -> None:
         import shutil
         import subprocess
 
         bash = "/bin/bash" if os.path.exists("/bin/bash") else shutil.which("bash") or "bash"
-        env = {**os.environ, "PS1": "", "PS2": "", "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat"}
+        env = {**os.environ, "PS1": "", "PS2": "", "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "HISTFILE": ""}
         # A new process group in the executor's session: killpg stops the shell and its jobs only.
         group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
         self.proc = subprocess.Popen(
             [bash, "--noprofile", "--norc"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             cwd=self.workspace,
             env=env,
             **group,
         )
-        self.carry = b""
+        self.proc.stdin.write(b"exec 30>&1 31>&2\n")
 
     def kill(self) -> None:
         """Kill the shell's whole process group (jobs included); the next command starts a new shell."""
@@ -176,7 +294,7 @@ class Shell:
             proc.wait(timeout=2)
         except Exception:
             pass
-        for stream in (proc.stdin, proc.stdout):
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 stream.close()
             except OSError:
@@ -198,76 +316,120 @@ class Shell:
         # The split keeps the literal marker out of the input, so `set -v` cannot echo it.
         split = f"{marker[:4]}''{marker[4:]}"
         quoted = "'" + command.replace("'", "'\\''") + "'"
-        # A plain `eval` (no `{ }` group): after a syntax error bash still parses the next line.
-        script = f"eval {quoted} </dev/null 2>&1; printf '\\n{split}%d\\n' \"$?\"\n"
+        # As the reference toolset does: the command runs in braces inside `eval` (a syntax error
+        # runs none of it and keeps the shell), with the group's redirections to the pipes saved on
+        # 30/31 (undone after it, so a command's `exec >file` lasts for this call only). The status
+        # goes to stderr, then a marker to stdout, on a line of their own.
+        script = (
+            f"unset __nb_rc; {{ eval '{{ :\n'{quoted}'\n\n}}\n__nb_rc=$?'; }} </dev/null >&30 2>&31; "
+            ': "${__nb_rc=$?}"\n'
+            f"__nb_rc=${{__nb_rc-$?}}; printf '\\n{split}%d\\n' \"$__nb_rc\" >&31; printf '\\n{split}0\\n' >&30\n"
+        )
         try:
             self.proc.stdin.write(script.encode("utf-8", "replace"))
             self.proc.stdin.flush()
         except OSError:
             self.kill()
             return f"bash: the shell exited unexpectedly; {RESET_NOTE}", True
-        fd = self.proc.stdout.fileno()
         key = marker.encode()
-        buf = bytearray(self.carry)
-        self.carry = b""
-        truncated, searched = False, 0
+        out, err = Stream(key), Stream(key)
+        streams = {self.proc.stdout.fileno(): out, self.proc.stderr.fileno(): err}
         deadline = time.monotonic() + timeout_s
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            sel.register(self.wake_r, selectors.EVENT_READ)
-            while True:
-                pos = buf.find(key, max(0, searched - len(key)))
-                end = buf.find(b"\n", pos + len(key)) if pos >= 0 else -1
-                if end >= 0:
-                    code_text = buf[pos + len(key) : end].decode("ascii", "replace")
-                    self.carry = bytes(buf[end + 1 :])
-                    code = int(code_text) if code_text.lstrip("-").isdigit() else -1
-                    text = _shell_text(buf[:pos], truncated)
-                    if code:
-                        return f"{text}\n[exit status {code}]", True
-                    return text, False
-                searched = len(buf) if pos < 0 else pos
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.aborted:
-                    self.kill()
-                    why = "cancelled" if self.aborted else f"timed out after {timeout_s:g} s"
-                    return _with_note(_shell_text(buf, truncated), f"bash: command {why}; {RESET_NOTE}"), True
-                for sel_key, _ in sel.select(remaining):
-                    if sel_key.fd == self.wake_r:
-                        os.read(self.wake_r, 1024)
-                        continue
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        try:
-                            status = self.proc.wait(timeout=2)
-                        except Exception:  # it closed its output but lives on
-                            status = -1
+        try:
+            with selectors.DefaultSelector() as sel:
+                for fd in streams:
+                    sel.register(fd, selectors.EVENT_READ)
+                sel.register(self.wake_r, selectors.EVENT_READ)
+                while out.status is None or err.status is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self.aborted:
                         self.kill()
-                        note = f"[the shell exited with status {status}; the next command starts a new shell]"
-                        return _with_note(_shell_text(buf, truncated), note), status != 0
-                    buf += chunk
-                    if len(buf) > 2 * BASH_OUTPUT_LIMIT:
-                        cut = len(buf) - BASH_OUTPUT_LIMIT - len(key) - 32
-                        del buf[:cut]
-                        searched, truncated = max(0, searched - cut), True
+                        why = "cancelled" if self.aborted else f"timed out after {timeout_s:g}s"
+                        return self.render(out, err, -1, f"command {why}; {RESET_NOTE}"), True
+                    for sel_key, _ in sel.select(remaining):
+                        if sel_key.fd == self.wake_r:
+                            os.read(self.wake_r, 1024)
+                            continue
+                        chunk = os.read(sel_key.fd, 65536)
+                        if chunk:
+                            streams[sel_key.fd].add(chunk)
+                            continue
+                        sel.unregister(sel_key.fd)
+                        if streams[sel_key.fd].status is None:  # the shell ended (`exit`, `set -e`)
+                            try:
+                                status = self.proc.wait(timeout=2)
+                            except Exception:  # it closed its output but lives on
+                                status = -1
+                            self.kill()
+                            note = f"the shell exited with status {status}; the next command starts a new shell"
+                            return self.render(out, err, status or -1, note), status != 0
+            code = err.status or 0
+            return self.render(out, err, code, f"exit status {code}" if code else ""), code != 0
+        finally:
+            out.close()
+            err.close()
+
+    def render(self, out: Stream, err: Stream, code: int, note: str) -> str:
+        """The result text: stdout then stderr (stderr first when the command failed), ANSI escapes
+        stripped; beyond ``BASH_OUTPUT_LIMIT`` characters, the start and the path of a file with
+        all of it (at most ``SAVED_OUTPUT_BYTES``)."""
+        import re
+
+        out.finish()
+        err.finish()
+        first, second = (out, err) if code == 0 else (err, out)
+        sep = b"\n" if err.total else b""
+        if sep:
+            first.trim_final_newline()  # one line break between the two, not two
+        start = (bytes(first.head) + sep + bytes(second.head)).decode("utf-8", "replace")
+        spilled = first.total > len(first.head) or second.total > len(second.head)
+        suffix = f"\n[{note}]" if note else ""
+        if not spilled and _utf16_len(start) <= BASH_OUTPUT_LIMIT:
+            text = re.sub(_ANSI, "", start).rstrip("\n")
+            return (text or "(no output)") + suffix
+        kept = _utf16_cut(start, BASH_OUTPUT_LIMIT)
+        cut_lines = 1 + first.line_breaks + len(sep) + second.line_breaks - kept.count("\n")
+        saved = self.save(first, sep, second)
+        return f"{re.sub(_ANSI, '', kept)}\n\n... [{cut_lines} lines truncated] {saved}...{suffix}"
+
+    def save(self, first: Stream, sep: bytes, second: Stream) -> str:
+        """Write the whole output to a new file (replacing the last one); the sentence naming it."""
+        import tempfile
+
+        self.remove_saved()
+        left, label = SAVED_OUTPUT_BYTES, "Full output"
+        try:
+            self.saved_dir = tempfile.mkdtemp(prefix="bash-output-")
+            path = os.path.join(self.saved_dir, "output.txt")
+            with open(path, "wb") as f:
+                for data in (*first.chunks(), sep, *second.chunks()):
+                    if len(data) > left:
+                        label = f"First {SAVED_OUTPUT_BYTES >> 20} MiB of output"
+                        f.write(data[:left].decode("utf-8", "ignore").encode())
+                        break
+                    f.write(data)
+                    left -= len(data)
+            if first.total + len(sep) + second.total > SAVED_OUTPUT_BYTES:
+                label = f"First {SAVED_OUTPUT_BYTES >> 20} MiB of output"
+        except OSError:
+            return ""
+        return f"{label} saved to: {path} — use read with view_range to read specific portions. "
+
+    def remove_saved(self) -> None:
+        import shutil
+
+        folder, self.saved_dir = self.saved_dir, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _shell_text(raw: bytes | bytearray, truncated: bool) -> str:
-    import re
-
-    if raw.endswith(b"\n"):
-        raw = raw[:-1]  # the newline printed before the marker
-    if len(raw) > BASH_OUTPUT_LIMIT:
-        raw, truncated = raw[-BASH_OUTPUT_LIMIT:], True
-    text = re.sub(_ANSI, "", raw.decode("utf-8", "replace"))
-    text = text.rstrip("\n")
-    if truncated:
-        return "[output truncated]\n" + text
-    return text or "(no output)"
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
-def _with_note(text: str, note: str) -> str:
-    return note if text == "(no output)" else f"{text}\n\n{note}"
+def _utf16_cut(text: str, limit: int) -> str:
+    """The first ``limit`` UTF-16 code units of ``text`` (as the API counts characters)."""
+    return text.encode("utf-16-le", "surrogatepass")[: 2 * limit].decode("utf-16-le", "ignore")
 
 
 # ---- file tools ----------------------------------------------------------------------------------
@@ -284,9 +446,11 @@ class Tools:
         return os.path.normpath(os.path.join(self.workspace, os.path.expanduser(path)))
 
     def bash(self, call: Call, a: dict[str, Any]) -> Content | tuple[Content, bool]:
-        timeout_ms = a.get("timeout_ms", call.timeout_ms)
-        if timeout_ms <= 0:
-            raise ToolError("bash: timeout_ms must be positive")
+        # The reference toolset: 295 s unless the model asks for less; more is not granted.
+        asked = a.get("timeout_ms")
+        if asked is None or asked <= 0:
+            asked = call.timeout_ms if call.explicit else BASH_DEFAULT_TIMEOUT_MS
+        timeout_ms = min(asked, BASH_DEFAULT_TIMEOUT_MS)
         command = a.get("command")
         if not a.get("restart") and not command:
             raise ToolError("bash: command is required")
@@ -315,9 +479,9 @@ class Tools:
             return [_binary_block(shown, path, size, media)]
         if view:
             return _text(_read_range(shown, path, view[0], view[1]))
-        if size > TEXT_LIMIT:
+        if size > READ_LIMIT:
             raise ToolError(
-                f"read: {shown} is {size} bytes, exceeds {TEXT_LIMIT}-byte limit. "
+                f"read: {shown} is {size} bytes, exceeds {READ_LIMIT}-byte limit. "
                 "Use the view_range parameter to read specific line ranges, e.g. view_range: [1, 500]."
             )
         text = _decode("read", shown, _fs("read", shown, lambda: _read_bytes(path)))
@@ -345,6 +509,12 @@ class Tools:
                 f"edit: old_string appears {count} times in {shown} (must be unique; "
                 "add surrounding context, or set replace_all to replace every occurrence)"
             )
+        if count > 1 and a.get("replace_all"):
+            grown = size + count * (len(new.encode("utf-8", "replace")) - len(old.encode("utf-8", "replace")))
+            if grown > TEXT_LIMIT:
+                raise ToolError(
+                    f"edit: {count} replacements would make {shown} {grown} bytes, exceeds {TEXT_LIMIT}-byte limit"
+                )
         updated = text.replace(old, new) if a.get("replace_all") else text.replace(old, new, 1)
         _fs("edit", shown, lambda: _write_bytes(path, updated.encode("utf-8", "replace")))
         return _text(f"edited {shown} ({count if a.get('replace_all') else 1} replacement(s))")
@@ -469,9 +639,9 @@ def _read_range(shown: str, path: str, start: int, end: int) -> str:
             if 0 < end < count:
                 break
             size += len(line)
-            if size > TEXT_LIMIT:
+            if size > READ_LIMIT:
                 raise ToolError(
-                    f"read: view_range [{start}, {end}] of {shown} exceeds {TEXT_LIMIT}-byte limit. "
+                    f"read: view_range [{start}, {end}] of {shown} exceeds {READ_LIMIT}-byte limit. "
                     "Narrow the view_range to read a smaller portion."
                 )
             picked.append(line)
@@ -496,7 +666,9 @@ def _ripgrep(call: Call, rg: str, pattern: str, target: str) -> str:
     out = bytearray()
     with (
         tempfile.TemporaryFile() as err,
-        subprocess.Popen([*args, "-e", pattern, "--", target], stdout=subprocess.PIPE, stderr=err) as proc,
+        subprocess.Popen(
+            [*args, "-e", pattern, "--", target], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+        ) as proc,
     ):
         call.on_cancel = proc.kill
         timer = threading.Timer(max(0.0, call.deadline - time.monotonic()), proc.kill)
@@ -609,7 +781,7 @@ class Server:
             known = ", ".join(sorted(_SCHEMAS))
             self.send(rid, _text(f"unknown tool {tool!r}; the executor runs {known}"), True)
         else:
-            call = Call(rid, timeout_ms if _is_int(timeout_ms) and timeout_ms > 0 else DEFAULT_TIMEOUT_MS)
+            call = Call(rid, timeout_ms if _is_int(timeout_ms) and timeout_ms > 0 else None)
             with self.calls_lock:
                 duplicate = rid in self.calls
                 if not duplicate:
@@ -643,6 +815,7 @@ class Server:
 
     def shutdown(self) -> None:
         self.tools.shell.kill()
+        self.tools.shell.remove_saved()
         os._exit(0)
 
     def serve(self, stdin: IO[bytes]) -> None:
@@ -650,6 +823,29 @@ class Server:
             if line.strip():
                 self.handle(line)
         self.shutdown()
+
+
+def private_channel() -> tuple[IO[bytes], IO[bytes]]:
+    """Take the protocol off descriptors 0 and 1, out of reach of the tools' processes.
+
+    The requests and answers move to close-on-exec copies, so no tool process inherits them,
+    and 0 and 1 point at /dev/null. On Linux the executor also makes itself non-dumpable: a
+    process without ``CAP_SYS_PTRACE`` (every tool process: same user or not) can then neither
+    open ``/proc/<executor>/fd/*`` nor ptrace it, so only the executor writes answers.
+    """
+    requests, answers = os.dup(0), os.dup(1)  # os.dup: not inheritable
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        except (ImportError, OSError, AttributeError):
+            pass
+    return os.fdopen(requests, "rb"), os.fdopen(answers, "wb")
 
 
 def main(argv: list[str]) -> None:
@@ -662,9 +858,10 @@ def main(argv: list[str]) -> None:
     workspace = os.path.abspath(workspace)
     os.makedirs(workspace, exist_ok=True)
     os.chdir(workspace)
-    server = Server(workspace, sys.stdout.buffer)
+    requests, answers = private_channel()
+    server = Server(workspace, answers)
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
-    server.serve(sys.stdin.buffer)
+    server.serve(requests)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 from nb_agents._docker import docker_client
 from nb_agents.errors import PrerequisiteError, SandboxUnavailableError
 from nb_agents.sandbox._containers import (
+    container_limits,
     create_container,
     find_container,
     kill_processes,
     put_executor,
     remove_sandbox,
 )
-from nb_agents.sandbox._docker_config import SandboxConfig
+from nb_agents.sandbox._docker_config import LABEL_RECIPE, RECIPE, SandboxConfig
 from nb_agents.sandbox._images import resolve_image
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Lifecycle:
         self._busy = 0
         self._idle: asyncio.TimerHandle | None = None
         self._idle_task: asyncio.Task[bool] | None = None
-        self._memory_default: int | None = None
+        self._engine: dict[str, Any] | None = None
         self._released = False
 
     @property
@@ -101,11 +102,12 @@ class Lifecycle:
                 raise SandboxUnavailableError(f"the Docker sandbox cannot start: {exc}") from exc
         return self._sb._docker
 
-    async def ensure_container(self, config: SandboxConfig, *, replace: bool, why: str = "") -> bool:
+    async def ensure_container(self, config: SandboxConfig, *, replace: bool, why: str = "") -> str:
         """Make sure the session's container runs (creating, restarting or replacing it).
 
         Returns:
-            Whether the container was created just now.
+            ``created`` (just now), ``started`` (it was stopped) or ``running`` (it was running,
+            so processes from an earlier executor may be in it).
         """
         client = await self.client()
         loop = asyncio.get_running_loop()
@@ -115,23 +117,28 @@ class Lifecycle:
 
         return await asyncio.to_thread(self._ensure, client, config, replace, why, notify)
 
-    def _ensure(self, client: Any, config: SandboxConfig, replace: bool, why: str, notify: Notify) -> bool:
+    def _ensure(self, client: Any, config: SandboxConfig, replace: bool, why: str, notify: Notify) -> str:
         sb = self._sb
         image_id = resolve_image(
             client, config, cache_dir=Path(sb.state_dir) / "cache", progress=_image_log.info, notice=notify
         )
         ctr = find_container(client, sb.container_name)
         kept = "started a new one with the same /workspace"
+        state = "started"
         if ctr is not None and replace:
             notify("replaced", f"the sandbox container {why}; {kept}")
             ctr = _remove(ctr)
         elif ctr is not None and ctr.attrs.get("Image") != image_id:
             log.info("container %s runs an older image; replacing it", sb.container_name)
             ctr = _remove(ctr)
+        elif ctr is not None and (ctr.labels or {}).get(LABEL_RECIPE) != RECIPE:
+            log.info("container %s was made by an older recipe; replacing it", sb.container_name)
+            ctr = _remove(ctr)
         elif ctr is not None and ctr.status in ("running", "paused"):
             if ctr.status == "paused":
                 ctr.unpause()
             put_executor(ctr)
+            state = "running"
         elif ctr is not None and ctr.status in ("exited", "created") and not self._died(ctr):
             put_executor(ctr)  # stopped when idle, by close(), or before a runtime restart
             ctr.start()
@@ -140,8 +147,8 @@ class Lifecycle:
             ctr = _remove(ctr)
         elif self._had_container and not replace:
             notify("replaced", f"the sandbox container was removed; {kept}")
-        fresh = ctr is None
         if ctr is None:
+            state = "created"
             ctr = create_container(
                 client,
                 sb.session_id,
@@ -149,23 +156,24 @@ class Lifecycle:
                 image_id,
                 volume=sb.volume_name,
                 state_dir=sb.state_dir,
-                memory_bytes=config.memory_bytes or self._default_memory(client),
+                limits=container_limits(config, self._engine_info(client)),
             )
         self.container_id = str(ctr.id)
         self._had_container, self._stopped_by_us, self._released = True, False, False
-        return fresh
+        return state
 
     def _died(self, ctr: Any) -> bool:
         """Whether a stopped container stopped on its own while this sandbox used it."""
         return self._had_container and not self._stopped_by_us and ctr.status != "created"
 
-    def _default_memory(self, client: Any) -> int | None:
-        if self._memory_default is None:
+    def _engine_info(self, client: Any) -> dict[str, Any]:
+        if self._engine is None:
             try:
-                self._memory_default = int(client.info().get("MemTotal") or 0) // 2
-            except Exception:
-                self._memory_default = 0
-        return self._memory_default or None
+                self._engine = dict(client.info())
+            except Exception as exc:
+                log.warning("docker info failed (%s); the sandbox gets no memory or CPU default", exc)
+                self._engine = {}
+        return self._engine
 
     async def stop_container(self) -> None:
         """Stop the container (keeping it and its volume) and remember we did."""

@@ -70,7 +70,7 @@ async def bash_state_persists(sandbox: Sandbox) -> None:
 
 async def bash_output(sandbox: Sandbox) -> None:
     result = await _ok(sandbox, "bash", {"command": "echo out; echo err >&2; printf '\\033[1;31mred\\033[0m'"})
-    _expect(result.text == "out\nerr\nred", "stdout+stderr merged, ANSI stripped", result)
+    _expect(result.text == "out\nred\nerr", "stdout, then stderr, ANSI stripped", result)
     result = await _ok(sandbox, "bash", {"command": "true"})
     _expect(result.text == "(no output)", "empty output reads '(no output)'", result)
     result = await _ok(sandbox, "bash", {"command": "cat"})
@@ -78,10 +78,14 @@ async def bash_output(sandbox: Sandbox) -> None:
 
 
 async def bash_exit_status(sandbox: Sandbox) -> None:
-    result = await _fails(sandbox, "bash", {"command": "echo before; (exit 3)"}, "before", "3")
+    result = await _fails(sandbox, "bash", {"command": "echo before; echo why >&2; (exit 3)"}, "before", "3")
+    _expect(result.text.startswith("why\nbefore"), "a failed command shows stderr first", result)
     result = await _fails(sandbox, "bash", {"command": "echo 'unterminated"})
     result = await _ok(sandbox, "bash", {"command": "echo still here"})
     _expect(result.text == "still here", "a syntax error must not break the shell", result)
+    result = await _ok(sandbox, "bash", {"command": "exec >/dev/null; echo hidden"})
+    result = await _ok(sandbox, "bash", {"command": "echo shown"})
+    _expect(result.text == "shown", "a command's exec >file lasts for that call only", result)
 
 
 async def bash_timeout(sandbox: Sandbox) -> None:
@@ -92,15 +96,24 @@ async def bash_timeout(sandbox: Sandbox) -> None:
     _expect("partial" in result.text, "output before the timeout is kept", result)
     result = await _ok(sandbox, "bash", {"command": "echo next"})
     _expect(result.text == "next", "the next call works after a timeout", result)
+    for asked in (10**12, 0, -5):  # more than 295 s is not granted, a non-positive one is the default
+        result = await _ok(sandbox, "bash", {"command": "echo bounded", "timeout_ms": asked})
+        _expect(result.text == "bounded", f"timeout_ms={asked} runs with a bounded limit", result)
 
 
 async def bash_output_cap(sandbox: Sandbox) -> None:
-    command = "i=0; while [ $i -lt 12000 ]; do i=$((i+1)); echo line-$i-0123456789; done"
+    command = "i=0; while [ $i -lt 12000 ]; do i=$((i+1)); echo line-$i-0123456789; done; echo tail >&2"
     result = await _ok(sandbox, "bash", {"command": command})
     text = result.text
-    _expect(text.startswith("[output truncated]\n"), "long output is prefixed [output truncated]", None)
-    _expect(text.endswith("line-12000-0123456789"), "the tail of long output is kept", None)
-    _expect(len(text.encode()) <= 100 * 1024 + 100, f"output is capped at 100 KiB, got {len(text)} chars")
+    _expect(text.startswith("line-1-0123456789\nline-2-"), "long output keeps its start", None)
+    _expect(len(text) <= 30_000 + 400, f"output is capped at 30,000 characters, got {len(text)}")
+    marker = "lines truncated] Full output saved to: "
+    _expect(marker in text, "a long output names the file that holds all of it", result)
+    path = text.split(marker, 1)[1].split(" ", 1)[0]
+    result = await _ok(sandbox, "read", {"file_path": path, "view_range": [12000, 12001]})
+    _expect(result.text == "line-12000-0123456789\ntail", "the file holds all of it, stderr last", result)
+    result = await _ok(sandbox, "bash", {"command": "printf 'x%.0s' $(seq 1 29990); echo; echo end"})
+    _expect(result.text.endswith("x\nend") and "truncated" not in result.text, "30,000 characters fit", result)
 
 
 async def bash_restart(sandbox: Sandbox) -> None:

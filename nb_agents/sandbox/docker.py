@@ -6,9 +6,14 @@ at ``/workspace``, copies the executor in and runs it as ONE long-lived ``docker
 process; every tool call is a JSON line to it (about a millisecond) instead of a ``docker exec``
 (about 55 ms). The container gets nothing from the host: its environment is only ``PATH``,
 ``HOME=/workspace``, ``LANG`` and ``TERM``; no host path and never the Docker socket is mounted;
-it has no network unless the environment is ``unrestricted``; cpu, memory (no swap) and pids
-are limited. A container that dies is replaced at the next call with the same ``/workspace``
-(reported as a ``replaced`` notice); an idle one is stopped and started again on demand.
+it has no network unless the environment is ``unrestricted``. Least privilege: the executor and
+the tools run as the unprivileged user ``agent`` (uid 1000, owner of ``/workspace``), every
+capability is dropped, ``no-new-privileges`` is set, and memory (no swap), CPUs, pids and, where
+the storage driver allows, disk are limited (defaults like the hosted container's, see
+``_docker_config``). A container that dies is replaced at the next call with the same
+``/workspace`` (reported as a ``replaced`` notice); an idle one is stopped and started again on
+demand. A new executor in a running container starts only after every process of the tool user
+there is killed, so nothing an old one's tools left can meet it.
 
 Known differences from the process sandbox (the conformance suite passes on both):
 
@@ -16,8 +21,8 @@ Known differences from the process sandbox (the conformance suite passes on both
   process sandbox's workspace is a host directory and its tools see the whole host.
 - ``HOME`` is ``/workspace`` (the process sandbox: its workspace directory too), and the
   environment holds only ``PATH``, ``HOME``, ``LANG`` and ``TERM`` (the process sandbox keeps the
-  scrubbed host environment). Commands run as root inside the container, with the image's
-  tools (bash, python3, ripgrep, procps) and not the host's.
+  scrubbed host environment). Commands run as ``agent``, not root, inside the container, with
+  the image's tools (bash, python3, ripgrep, procps) and not the host's.
 - Only ``/workspace`` survives a replaced container; files elsewhere (``/tmp``, packages
   installed by the agent) survive an idle stop or ``close`` but not a replacement.
 - Network: none by default; the process sandbox always has the host's network.
@@ -31,7 +36,7 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +44,9 @@ from nb_agents._docker import BASE_IMAGE, base_image, docker_client
 from nb_agents._home import state_dir as default_state_dir
 from nb_agents.errors import PrerequisiteError, SandboxError, SandboxUnavailableError
 from nb_agents.sandbox import _lifecycle
-from nb_agents.sandbox._base import ExecutorSandbox, ToolResult
+from nb_agents.sandbox._base import ExecutorSandbox, NoticeCallback, ToolResult, end_process
 from nb_agents.sandbox._client import ExecutorClient
-from nb_agents.sandbox._containers import SandboxInfo, cleanup, list_sandboxes, remove_sandbox
+from nb_agents.sandbox._containers import TOOL_IDS, SandboxInfo, cleanup, list_sandboxes, remove_sandbox
 from nb_agents.sandbox._docker_config import (
     EXECUTOR_IN_CONTAINER,
     WORKSPACE,
@@ -66,9 +71,6 @@ __all__ = [
 
 log = logging.getLogger("nb_agents.sandbox")
 
-#: ``on_notice(kind, message)``: ``replaced`` (a dead container was replaced), ``building`` /
-#: ``built`` (a derived image with the environment's packages).
-NoticeCallback = Callable[[str, str], None]
 _CLI_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "TMPDIR")
 
 
@@ -133,14 +135,13 @@ class DockerSandbox(ExecutorSandbox):
         state_dir: str | os.PathLike[str] | None = None,
         client: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__(on_notice)
         self.session_id = session_id
         self.container_name = container_name(session_id)
         self.volume_name = workspace_volume or volume_name(session_id)
         self._environment = environment
         self._image = image
         self._idle_override = idle_timeout
-        self._on_notice = on_notice
         self.state_dir = str(Path(state_dir if state_dir is not None else default_state_dir()).expanduser())
         self._docker = client
         self._own_docker = client is None
@@ -198,9 +199,11 @@ class DockerSandbox(ExecutorSandbox):
 
     async def _spawn(self) -> ExecutorClient:
         config = self.config
-        fresh = await self._life.ensure_container(config, replace=False)
+        state = await self._life.ensure_container(config, replace=False)
+        if state == "running":  # nothing the old executor's tools left may meet the new one
+            await self._life.kill_processes()
         client = await self._exec()
-        if fresh:
+        if state == "created":
             return client
         try:  # a container that cannot run a process (full process table, broken) is replaced
             await client.request("ping", {}, timeout_ms=self.start_timeout_ms)
@@ -216,7 +219,7 @@ class DockerSandbox(ExecutorSandbox):
         if docker_cli is None:
             raise SandboxUnavailableError("the Docker sandbox needs the docker command (the Docker CLI) on PATH")
         env = {k: v for k, v in os.environ.items() if k in _CLI_ENV or k.startswith("DOCKER_")}
-        argv = ["exec", "-i", "-w", WORKSPACE, str(self.container_id)]
+        argv = ["exec", "-i", "--user", TOOL_IDS, "-w", WORKSPACE, str(self.container_id)]
         argv += ["python3", "-I", "-S", EXECUTOR_IN_CONTAINER, "--workspace", WORKSPACE]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -231,7 +234,7 @@ class DockerSandbox(ExecutorSandbox):
         except OSError as exc:
             raise SandboxUnavailableError(f"cannot run docker exec: {exc}") from exc
         self._proc = proc
-        return ExecutorClient.from_process(proc)
+        return ExecutorClient.from_process(proc, on_violation=self._executor_violated)
 
     async def _teardown(self) -> None:
         """Stop the executor (not the container): EOF on its stdin, else kill every process."""
@@ -240,24 +243,10 @@ class DockerSandbox(ExecutorSandbox):
             return
         if proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.close()
-        if proc.returncode is None:
-            try:
-                await asyncio.wait_for(proc.wait(), 2.0)
-                return
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
+        if not await end_process(proc, 2.0):
             await self._life.kill_processes()
 
     # ---- used by _lifecycle -------------------------------------------------------------------
-
-    def _notify(self, kind: str, message: str) -> None:
-        log.info("session %s: %s: %s", self.session_id, kind, message)
-        if self._on_notice is not None:
-            try:
-                self._on_notice(kind, message)
-            except Exception:
-                log.exception("on_notice(%r) failed", kind)
 
     async def _stop_idle(self) -> bool:
         """Stop the executor if no call runs (under the start lock); True if it stopped it."""

@@ -4,6 +4,11 @@ Use it where no Docker engine exists (Binder, CI without Docker, quick demos). T
 commands run as your user, on your machine, with your files and your network: ``rm -rf ~``
 would do exactly that. The only protections are a scrubbed environment (no API keys, tokens or
 secrets from the host) and ``HOME`` pointing at the workspace. The runtime warns when it uses it.
+
+Unlike the Docker sandbox it has no tool user, no dropped capabilities and no limits (memory,
+CPU, processes, disk). Its executor keeps the protocol off the descriptors tools inherit and is
+non-dumpable, which keeps processes without ``CAP_SYS_PTRACE`` out of the channel; run as root,
+the tools could still write into it (the host's bounds on what it reads still hold).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nb_agents.errors import SandboxUnavailableError
-from nb_agents.sandbox._base import EXECUTOR_PATH, ExecutorSandbox
+from nb_agents.sandbox._base import EXECUTOR_PATH, ExecutorSandbox, NoticeCallback, end_process
 from nb_agents.sandbox._client import ExecutorClient
 
 __all__ = ["EXECUTOR_PATH", "ProcessSandbox", "scrubbed_environ"]
@@ -65,12 +70,16 @@ class ProcessSandbox(ExecutorSandbox):
         workspace: The working directory; created if missing. Relative tool paths resolve here.
         env: Extra variables for the tools, set on top of the scrubbed host environment (not
             scrubbed themselves: pass no secrets).
+        on_notice: Called with ``(kind, message)`` for things the session log should show
+            (see `NoticeCallback`).
     """
 
     name = "process"
 
-    def __init__(self, workspace: Path | str, *, env: Mapping[str, str] | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, workspace: Path | str, *, env: Mapping[str, str] | None = None, on_notice: NoticeCallback | None = None
+    ) -> None:
+        super().__init__(on_notice)
         self._workspace = Path(workspace).expanduser().resolve()
         self._extra_env = dict(env or {})
         self._proc: asyncio.subprocess.Process | None = None
@@ -116,7 +125,7 @@ class ProcessSandbox(ExecutorSandbox):
         self._proc = proc
         # A sandbox dropped without close() (a notebook cell re-run) must not leave processes behind.
         self._finalizer = weakref.finalize(self, _kill_session, proc.pid)
-        return ExecutorClient.from_process(proc)
+        return ExecutorClient.from_process(proc, on_violation=self._executor_violated)
 
     async def _teardown(self) -> None:
         proc, self._proc = self._proc, None
@@ -126,17 +135,9 @@ class ProcessSandbox(ExecutorSandbox):
         if proc is None:
             return
         if proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.close()
-        if proc.returncode is None:
-            try:  # stdin closed: the executor kills its shell's process group and exits
-                await asyncio.wait_for(proc.wait(), 1.0)
-            except asyncio.TimeoutError:
-                pass
+            proc.stdin.close()  # the executor kills its shell's process group and exits
+        await end_process(proc, 1.0)
         _kill_session(proc.pid)
-        try:
-            await asyncio.wait_for(proc.wait(), 2.0)
-        except asyncio.TimeoutError:  # pragma: no cover - SIGKILL does not take 2 s
-            pass
 
 
 def _kill_session(sid: int) -> None:

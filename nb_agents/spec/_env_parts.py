@@ -74,6 +74,8 @@ class LocalSettings:
         cpu: CPU cores (may be fractional).
         memory: Memory limit in Docker's notation (``"512m"``, ``"2g"``).
         pids: Maximum number of processes in the container.
+        disk: Size limit of the container's file system (``"10g"``), where the Docker storage
+            driver supports one.
         idle_timeout: Seconds an idle session's container is kept before it is stopped.
     """
 
@@ -82,11 +84,17 @@ class LocalSettings:
     memory: str | None = None
     pids: int | None = None
     idle_timeout: float | None = None
+    disk: str | None = None
 
     @property
     def memory_bytes(self) -> int | None:
         """:attr:`memory` in bytes, or ``None`` when not set."""
         return None if self.memory is None else memory_bytes(self.memory)
+
+    @property
+    def disk_bytes(self) -> int | None:
+        """:attr:`disk` in bytes, or ``None`` when not set."""
+        return None if self.disk is None else memory_bytes(self.disk)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that are set, as plain data."""
@@ -176,17 +184,19 @@ def parse_local(src: Source, path: Path, value: Any) -> LocalSettings:
             out[key] = expect_positive_number(src, at, item, "seconds")
         elif key == "pids":
             out[key] = expect_int(src, at, item)
+        elif key == "disk":
+            out[key] = _memory(src, at, item, "a disk size", 64)
         else:
-            out[key] = _memory(src, at, item)
+            out[key] = _memory(src, at, item, "a memory size", 6)
     return LocalSettings(**out)
 
 
-def _memory(src: Source, path: Path, value: Any) -> str:
+def _memory(src: Source, path: Path, value: Any, what: str, minimum_mib: int) -> str:
     text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
     size = None if text is None else memory_bytes(text)
     if text is None or size is None:
         shown = f"'{value}'" if isinstance(value, str) else describe(value)
-        raise src.error(path, f"{shown} is not a memory size; use a number with k, m or g, e.g. '512m' or '2g'")
-    if size < 6 * 1024**2:
-        raise src.error(path, f"must be at least 6m (Docker's minimum), got '{text}'")
+        raise src.error(path, f"{shown} is not {what}; use a number with k, m or g, e.g. '512m' or '2g'")
+    if size < minimum_mib * 1024**2:
+        raise src.error(path, f"must be at least {minimum_mib}m, got '{text}'")
     return text
