@@ -67,9 +67,11 @@ TOOL_DTYPES = {
     "input": "object",
     "permission": "string",
     "confirmation": "string",
+    "outcome": "string",
     "started_at": UTC_US,
     "confirmed_at": UTC_US,
     "finished_at": UTC_US,
+    "approval_wait": TD_US,
     "duration": TD_US,
     "is_error": "boolean",
     "output_chars": "Int64",
@@ -415,10 +417,14 @@ def test_tool_calls_pairing_confirmation_and_durations() -> None:
 
     approved, denied, custom, mcp, interrupted, running = (df.iloc[i] for i in range(6))
     assert approved["started_at"] == at(1.0) and approved["finished_at"] == at(5.5)
-    assert approved["duration"] == pd.Timedelta(seconds=4.5)  # includes the wait for approval
+    # the wait for approval (1.0 -> 5.0) is its own column, not part of the tool's time
+    assert approved["approval_wait"] == pd.Timedelta(seconds=4.0)
+    assert approved["duration"] == pd.Timedelta(seconds=0.5)
+    assert df["outcome"].tolist() == ["ok", "denied", "ok", "ok", "interrupted", "running"]
     assert (approved["is_error"], approved["output"], approved["output_chars"]) == (False, "a.txt\nb.txt", 11)
     assert denied["is_error"] and "not that directory" in denied["output"]
-    assert denied["duration"] == pd.Timedelta(seconds=1.01)
+    assert pd.isna(denied["duration"])  # it never ran
+    assert denied["approval_wait"] == pd.Timedelta(seconds=1.0)
     assert custom["duration"] == pd.Timedelta(seconds=2) and custom["output"] == "42 EUR"
     assert not custom["is_error"]  # is_error absent on the wire: not an error
     assert mcp["output"] == "#12 price is wrong" and mcp["duration"] == pd.Timedelta(milliseconds=500)
@@ -427,7 +433,8 @@ def test_tool_calls_pairing_confirmation_and_durations() -> None:
     assert running["started_at"] == at(21.5)
     assert pd.isna(running["finished_at"]) and pd.isna(running["duration"])
     assert running["is_error"] is pd.NA and running["output"] is pd.NA and running["output_chars"] is pd.NA
-    assert df["duration"].sum() == pd.Timedelta(seconds=4.5 + 1.01 + 2 + 0.5 + 1.25)
+    assert df["duration"].sum() == pd.Timedelta(seconds=0.5 + 2 + 0.5 + 1.25)
+    assert pd.isna(custom["approval_wait"]) and pd.isna(running["approval_wait"])
 
 
 def test_tool_calls_ignore_duplicates_and_orphans() -> None:
