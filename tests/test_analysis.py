@@ -109,6 +109,7 @@ SESSION_DTYPES = {
     "cache_creation_input_tokens": "Int64",
     "active_seconds": "float64",
     "list_cost_usd": "float64",
+    "cost_usd": "float64",
 }
 
 
@@ -481,8 +482,31 @@ def test_model_requests_cost_with_custom_price_table() -> None:
 def test_unknown_model_costs_nan() -> None:
     df = model_requests_df(coding_session(), model="claude-opus-5-5")
     assert df["cost_usd"].isna().all() and (df["model"] == "claude-opus-5-5").all()
-    assert math.isnan(estimate_cost({"input_tokens": 10, "output_tokens": 1}, "replay:/tmp/x.jsonl"))
     assert math.isnan(estimate_cost({"input_tokens": 10}, "claude-haiku-4-5"))
+
+
+def test_replay_models_cost_nothing() -> None:
+    assert estimate_cost({"input_tokens": 10, "output_tokens": 1}, "replay:/tmp/x.jsonl") == 0.0
+    df = model_requests_df(coding_session(), model="replay:data/x.jsonl")
+    assert (df["cost_usd"] == 0.0).all()
+
+
+def test_sessions_cost_is_reported_or_estimated() -> None:
+    base = {"status": "idle", "environment_id": "env_1", "created_at": "2026-11-21T00:00:00Z"}
+    sonnet = {"id": "agent_1", "name": "a", "version": 1, "model": {"id": "claude-sonnet-4-6"}}
+    usage = {"input_tokens": 1_000_000, "output_tokens": 100_000, "cache_read_input_tokens": 1_000_000,
+             "cache_creation": {"ephemeral_5m_input_tokens": 1_000_000, "ephemeral_1h_input_tokens": 0}}
+    df = sessions_df(
+        [
+            {**base, "id": "sesn_1", "agent": sonnet, "usage": usage},  # local: no list_cost, estimated
+            {**base, "id": "sesn_2", "agent": sonnet, "usage": {**usage, "list_cost": {"amount": "250", "currency": "USD"}}},
+            {**base, "id": "sesn_3", "agent": {**sonnet, "model": {"id": "claude-opus-9"}}, "usage": usage},
+        ]
+    )
+    assert math.isnan(df["list_cost_usd"].iloc[0]) and df["list_cost_usd"].iloc[1] == 2.5
+    assert df["cost_usd"].iloc[0] == pytest.approx(3.0 + 1.5 + 0.30 + 3.75)
+    assert df["cost_usd"].iloc[1] == 2.5  # the server's figure wins
+    assert math.isnan(df["cost_usd"].iloc[2])  # no price: no guess
 
 
 def test_price_lookup_by_prefix() -> None:
