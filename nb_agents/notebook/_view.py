@@ -317,4 +317,7 @@ class SessionView(anywidget.AnyWidget):
         except Exception:
             usage, status = {}, "idle"
         title, model = getattr(session, "title", None), getattr(session, "model", None)
-        return status, {"id": session.id, "title": title, "model": model, "usage": usage, "cost": self._cost}
+        info = {"id": session.id, "title": title, "model": model, "usage": usage, "cost": self._cost}
+        if self._rows.spend:
+            info["spend"] = dict(self._rows.spend)
+        return status, info
