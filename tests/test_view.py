@@ -23,7 +23,7 @@ import pytest
 
 from nb_agents.notebook._markdown import sanitize, tool_input_html
 from nb_agents.notebook._view import SessionView
-from nb_agents.notebook._view_harness import chromium, run_page, sample_events, view_state
+from tests._view_harness import chromium, run_page, sample_events, view_state
 from nb_agents.notebook._view_model import ViewLog
 from nb_agents.notebook._view_rows import shorten, to_row
 
@@ -542,7 +542,7 @@ def test_browser_renders_the_log_and_sends_the_clicks(views: list[SessionView]) 
     total = len(events) + 1
     assert report["count"] == str(total) and report["rows"] == total and report["awaiting"] == "1"
     assert report["previews"] == ["Working on it"]
-    assert report["bars"] == 6 + 4  # 6 model requests, 4 tool calls
+    assert report["bars"] == 6 + 4 + 2  # 6 model requests, 4 tool calls, 2 waits for approval (one still on)
     sent_msgs = [m for m in report["sent"] if m["type"] != "sync"]
     assert [(m["type"], m.get("tool_use_id"), m.get("allow"), m.get("text")) for m in sent_msgs] == [
         ("confirm", "sevt_ask", True, None),
