@@ -3,6 +3,7 @@
 ```python
 %load_ext nb_agents            # magics: %%agent, %%environment, %%session, %agents, %sessions, %attach
 import nb_agents as nba        # the same from Python: nba.Agent.define(...), nba.Session.start(...)
+nba.load("run.jsonl")          # a session exported with session.export("run.jsonl"): no server needed
 ```
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 from typing import TYPE_CHECKING, Any
 
+from nb_agents._load import SavedSession, load
 from nb_agents.client import Agent, Environment, Session, attach
 from nb_agents.errors import NbAgentsError
 
@@ -26,9 +28,11 @@ __all__ = [
     "Agent",
     "Environment",
     "NbAgentsError",
+    "SavedSession",
     "Session",
     "__version__",
     "attach",
+    "load",
     "load_ipython_extension",
     "sessions_df",
 ]

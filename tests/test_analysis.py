@@ -7,6 +7,7 @@ SDK's types); one test runs a real session on ``nb-agents serve`` and analyses i
 from __future__ import annotations
 
 import doctest
+import json
 import math
 import random
 import subprocess
@@ -31,7 +32,7 @@ from nb_agents.analysis import (
     timeline_frame,
     tool_calls_df,
 )
-from nb_agents.errors import EventValidationError, PrerequisiteError
+from nb_agents.errors import EventValidationError, NbAgentsError, PrerequisiteError
 from nb_agents.events import validate_event, validate_object
 from nb_agents.testing import FakeModelServer, text_response, tool_use_response
 from tests._server import local_server, raw_events, run_until_idle, setup_agent, user_message
@@ -732,3 +733,74 @@ def test_real_session_log(tmp_path: Path) -> None:
     assert frame["type"].tolist() == [e["type"] for e in events]
     summary = sessions_df([wire_session]).iloc[0]
     assert summary["id"] == session.id and summary["input_tokens"] == wire_session["usage"]["input_tokens"]
+
+
+# ---- a real session: the approval wait apart, export -> load --------------------------------------
+
+_REPLAY = [
+    {"response": {"content": [{"type": "tool_use", "name": "bash", "input": {"command": "echo hello"}}],
+                  "usage": {"input_tokens": 1200, "output_tokens": 40}}},
+    {"response": {"content": "Done.\n\n| word | count |\n|---|--:|\n| hello | 1 |\n\n<script>window.x=1</script>",
+                  "usage": {"input_tokens": 1300, "output_tokens": 30}}},
+]  # fmt: skip
+
+
+def test_real_session_times_export_and_load(runtime_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import nb_agents
+
+    monkeypatch.setenv("NB_AGENTS_SANDBOX", "process")
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("\n".join(json.dumps(line) for line in _REPLAY) + "\n")
+    agent = nb_agents.Agent.define(
+        {"name": "timed", "model": f"replay:{replay}", "tools": ["bash"], "permissions": {"bash": "always_ask"}}
+    )
+    session = nb_agents.Session.start(agent, "Say hello", title="timed")
+    try:
+        assert session.wait(timeout=60)["type"] == "requires_action"
+        time.sleep(1.5)  # the user reads the command before approving it
+        session.confirm(session.pending[0]["id"])
+        assert session.wait(timeout=60)["type"] == "end_turn"
+
+        calls = session.tool_calls_df()
+        call = calls.iloc[0]
+        assert call["outcome"] == "ok" and call["confirmation"] == "allow"
+        assert call["approval_wait"] >= pd.Timedelta(seconds=1.5)
+        assert call["duration"] < pd.Timedelta(seconds=1.5)  # the wait is not the tool's time
+        assert call["finished_at"] - call["started_at"] == call["approval_wait"] + call["duration"]
+        assert session.model_requests_df()["input_tokens"].tolist() == [1200, 1300]
+        assert session.estimated_cost() == 0.0  # a replay model costs nothing
+
+        jsonl = session.export(tmp_path / "run.jsonl")
+        page = session.export(tmp_path / "run.html").read_text()
+        saved = nb_agents.load(jsonl)
+        assert (saved.id, saved.title, saved.model) == (session.id, "timed", f"replay:{replay}")
+        pd.testing.assert_frame_equal(saved.events_df(), session.events_df())
+        pd.testing.assert_frame_equal(saved.tool_calls_df(), calls)
+        pd.testing.assert_frame_equal(saved.model_requests_df(), session.model_requests_df())
+        assert saved.timeline() is not None
+
+        assert page.startswith("<!doctype html>") and session.id in page
+        assert "<td>hello</td>" in page and "echo hello" in page  # the answer's table, the command
+        assert "<script" not in page.replace("&lt;script", "")  # the agent's tag is text, never a script
+        assert "waited" in page and "for approval" in page
+    finally:
+        session.close()
+
+
+def test_load_says_what_is_wrong(tmp_path: Path) -> None:
+    import nb_agents
+
+    with pytest.raises(NbAgentsError, match="cannot read it"):
+        nb_agents.load(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "user.message"}\nnot json\n')
+    with pytest.raises(NbAgentsError, match="line 2 is not JSON"):
+        nb_agents.load(bad)
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"type": "agent.message", "id": "sevt_1", "session_id": "sesn_9", "content": []}) + "\n")
+    saved = nb_agents.load(bare)
+    assert saved.id == "sesn_9" and len(saved.events_df()) == 1
+    with pytest.raises(NbAgentsError, match=r"\.jsonl file .* \.html file"):
+        saved.export(tmp_path / "run.csv")

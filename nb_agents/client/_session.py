@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nb_agents._load import SessionLog
 from nb_agents.client._backends import client_for, default_backend
 from nb_agents.client._follow import Follower, wait_until
 from nb_agents.errors import NbAgentsError
 
 if TYPE_CHECKING:
     import anthropic
-    import pandas as pd
 
     from nb_agents.client._resources import Agent, Environment
 
@@ -32,8 +32,12 @@ def _text(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": text}]
 
 
-class Session:
+class Session(SessionLog):
     """One session on a backend, with its event log kept current in the background.
+
+    The read side (``events_df``, ``tool_calls_df``, ``model_requests_df``, ``timeline``,
+    ``estimated_cost``, ``transcript``, ``export``) comes from ``SessionLog``; in a notebook,
+    ``session.view()`` is the live view and ``session`` itself shows the static transcript.
 
     Attributes:
         id: The session id.
@@ -235,43 +239,9 @@ class Session:
                 raise TimeoutError(f"session {self.id} is still {self._status} after {timeout}s")
         return dict(self._stop_reason or {"type": self._status})
 
-    def estimated_cost(self) -> float | None:
-        """Estimated USD cost of the model requests so far (None for unknown models)."""
-        frame = self.model_requests_df()
-        if frame.empty:
-            return 0.0
-        cost = frame["cost_usd"].sum(min_count=1)
-        return None if cost != cost else float(cost)
-
     def close(self) -> None:
         """Stop following the session (it keeps running on its backend)."""
         self._follower.stop()
-
-    # ---- analysis ----------------------------------------------------------------------------
-
-    def events_df(self) -> pd.DataFrame:
-        """One row per event (see ``nb_agents.analysis.events_df``)."""
-        from nb_agents.analysis import events_df
-
-        return events_df(self.events, session_id=self.id)
-
-    def tool_calls_df(self) -> pd.DataFrame:
-        """One row per tool call, use paired with result."""
-        from nb_agents.analysis import tool_calls_df
-
-        return tool_calls_df(self.events, session_id=self.id)
-
-    def model_requests_df(self) -> pd.DataFrame:
-        """One row per model request, with tokens and estimated cost."""
-        from nb_agents.analysis import model_requests_df
-
-        return model_requests_df(self.events, session_id=self.id, model=self.model)
-
-    def timeline(self) -> Any:
-        """A plotly timeline of model requests and tool calls."""
-        from nb_agents.analysis import timeline
-
-        return timeline(self.events, session_id=self.id)
 
     # ---- display -----------------------------------------------------------------------------
 

@@ -164,7 +164,27 @@ class SessionView(anywidget.AnyWidget):
         bundle = super()._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
         data["text/plain"] = repr(self)
+        data["text/html"] = self.transcript()
         return data, metadata
+
+    def transcript(self) -> str:
+        """The log so far as static HTML (the last ``max_rows`` events): the output's fallback.
+
+        A front end without the widget (GitHub, nbviewer, an untrusted notebook) shows this
+        instead of the live view; it needs no kernel and runs no script.
+        """
+        from nb_agents.notebook._transcript import transcript_html
+
+        session = self._session
+        return transcript_html(
+            session.events,
+            session_id=session.id,
+            title=getattr(session, "title", None),
+            model=getattr(session, "model", None),
+            status=session.status,
+            cost=self._cost,
+            max_events=self.max_rows,
+        )
 
     # ---- producers (any thread) --------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from nb_agents.notebook._markdown import content_html, tool_input_html
 
-__all__ = ["INPUT_LIMIT", "RESULT_LIMIT", "TEXT_LIMIT", "epoch_ms", "money", "shorten", "to_row"]
+__all__ = ["INPUT_LIMIT", "RESULT_LIMIT", "TEXT_LIMIT", "content_text", "epoch_ms", "money", "shorten", "to_row"]
 
 TEXT_LIMIT = 20_000
 """Message text longer than this (characters) is shortened in the view (not in the log)."""
@@ -78,7 +78,7 @@ def shorten(text: str, limit: int) -> tuple[str, int | None]:
     return f"{text[:head]}\n… [{omitted:,} characters not shown] …\n{text[-tail:]}", len(text)
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """The readable text of a list of content blocks (placeholders for non-text blocks)."""
     if isinstance(content, str):
         return content
@@ -146,7 +146,7 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
     if kind in _SIMPLE:
         row["k"] = _SIMPLE[kind]
         if kind.endswith("message"):
-            _put_text(row, _content_text(event.get("content")), TEXT_LIMIT)
+            _put_text(row, content_text(event.get("content")), TEXT_LIMIT)
             if "x" in row and kind != "user.message":
                 row["h"] = content_html(event.get("content") if "tr" not in row else row["x"])
     elif kind in _TOOL_USES:
@@ -169,7 +169,7 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
         if event.get("is_error"):
             row["err"] = 1
         content = event.get("content")
-        _put_text(row, _content_text(content), RESULT_LIMIT)
+        _put_text(row, content_text(content), RESULT_LIMIT)
         if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "image" for b in content):
             row["h"] = content_html([b for b in content if isinstance(b, dict) and b.get("type") == "image"])
     elif kind == "user.tool_confirmation":
@@ -210,5 +210,5 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
     else:
         row["ty"] = kind
         text = event.get("description") if kind == "user.define_outcome" else event.get("content")
-        _put_text(row, _content_text(text) if text else "", RESULT_LIMIT)
+        _put_text(row, content_text(text) if text else "", RESULT_LIMIT)
     return row
