@@ -495,12 +495,21 @@ def test_replay_models_cost_nothing() -> None:
 def test_sessions_cost_is_reported_or_estimated() -> None:
     base = {"status": "idle", "environment_id": "env_1", "created_at": "2026-11-21T00:00:00Z"}
     sonnet = {"id": "agent_1", "name": "a", "version": 1, "model": {"id": "claude-sonnet-4-6"}}
-    usage = {"input_tokens": 1_000_000, "output_tokens": 100_000, "cache_read_input_tokens": 1_000_000,
-             "cache_creation": {"ephemeral_5m_input_tokens": 1_000_000, "ephemeral_1h_input_tokens": 0}}
+    usage = {
+        "input_tokens": 1_000_000,
+        "output_tokens": 100_000,
+        "cache_read_input_tokens": 1_000_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1_000_000, "ephemeral_1h_input_tokens": 0},
+    }
     df = sessions_df(
         [
             {**base, "id": "sesn_1", "agent": sonnet, "usage": usage},  # local: no list_cost, estimated
-            {**base, "id": "sesn_2", "agent": sonnet, "usage": {**usage, "list_cost": {"amount": "250", "currency": "USD"}}},
+            {
+                **base,
+                "id": "sesn_2",
+                "agent": sonnet,
+                "usage": {**usage, "list_cost": {"amount": "250", "currency": "USD"}},
+            },
             {**base, "id": "sesn_3", "agent": {**sonnet, "model": {"id": "claude-opus-9"}}, "usage": usage},
         ]
     )
@@ -745,7 +754,9 @@ _REPLAY = [
 ]  # fmt: skip
 
 
-def test_real_session_times_export_and_load(runtime_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_session_times_export_and_load(
+    runtime_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
     import nb_agents

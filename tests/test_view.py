@@ -23,9 +23,9 @@ import pytest
 
 from nb_agents.notebook._markdown import sanitize, tool_input_html
 from nb_agents.notebook._view import SessionView
-from tests._view_harness import chromium, run_page, sample_events, view_state
 from nb_agents.notebook._view_model import ViewLog
 from nb_agents.notebook._view_rows import shorten, to_row
+from tests._view_harness import chromium, run_page, sample_events, view_state
 
 T0 = "2026-11-21T09:00:00.000000Z"
 
@@ -246,7 +246,9 @@ def test_approval_input_is_whole_and_highlighted() -> None:
     assert all(f"print({i})" in row["hl"] for i in range(12))  # every line of the script, not the first
     edit = {"file_path": "app.py", "old_string": "x = 1", "new_string": "x = 2"}
     markup = tool_input_html("edit", edit)
-    assert "app.py" in markup and '<span class="gd">-x = 1</span>' in markup and '<span class="gi">+x = 2</span>' in markup
+    assert (
+        "app.py" in markup and '<span class="gd">-x = 1</span>' in markup and '<span class="gi">+x = 2</span>' in markup
+    )
     write = tool_input_html("write", {"file_path": "a.py", "content": "<script>x</script>"})
     assert "<script>" not in write and "a.py" in write
     assert "hl" not in to_row(ev("agent.tool_use", "v", name="bash", input={}, evaluated_permission="allow"), 0, 0)

@@ -79,10 +79,11 @@ an **estimate**, and pass your own table (``prices=``) when exact figures matter
 
 Keys match a model id exactly or as a prefix ending at a ``-``: ``claude-sonnet-4-6`` and
 ``claude-sonnet-4-5-20250929`` find ``claude-sonnet-4``; the longest matching key wins. A model
-that matches no key (``claude-opus-5-5``, ``replay:…``) has no price, and its cost is NaN,
-never a guess. A ``replay:`` model calls no API, so it costs nothing: its price is zero
-(``REPLAY_PRICE``), and a replayed session shows its recorded tokens at $0. Not modelled either: batch discounts, priority tiers, data-residency
-multipliers, fast mode, server tools (web search/fetch) and Managed Agents' runtime charges.
+that matches no key (``claude-opus-5-5``) has no price, and its cost is NaN, never a guess.
+A ``replay:`` model calls no API, so it costs nothing: its price is zero (``REPLAY_PRICE``), and
+a replayed session shows its recorded tokens at $0. Not modelled either: batch discounts,
+priority tiers, data-residency multipliers, fast mode, server tools (web search/fetch) and
+Managed Agents' runtime charges.
 """
 
 

@@ -188,8 +188,7 @@ def _frame(
     confirmed = timestamps(confirmed_at)
     finished = timestamps(finished_at)
     outcomes = [
-        _outcome(*values)
-        for values in zip(permissions, answers, finished_at, is_error, interrupted, strict=True)
+        _outcome(*values) for values in zip(permissions, answers, finished_at, is_error, interrupted, strict=True)
     ]
     denied = np.array([o == "denied" for o in outcomes], dtype=bool)
     ran_from = pd.Series(confirmed).fillna(pd.Series(started)).array  # after the approval, if asked

@@ -91,9 +91,10 @@ class _Calls:
 def _summary(name: str, tool_input: Any) -> str:
     if isinstance(tool_input, dict):
         for key in ("command", "file_path", "pattern", "path", "url", "query"):
-            if isinstance(tool_input.get(key), str):
-                line = tool_input[key].split("\n", 1)[0]
-                return line[:100] + (" …" if len(line) > 100 or "\n" in tool_input[key] else "")
+            value = tool_input.get(key)
+            if isinstance(value, str):
+                line = value.split("\n", 1)[0]
+                return line[:100] + (" …" if len(line) > 100 or "\n" in value else "")
     return ""
 
 
@@ -192,7 +193,9 @@ def _event_html(event: dict[str, Any], calls: _Calls) -> str:
     clock = _clock(event)
     if kind in ("user.message", "system.message"):
         text = html.escape(content_text(event.get("content")))
-        return _row("user", "you" if kind == "user.message" else "system", f'<div class="nbav-text">{text}</div>', clock)
+        return _row(
+            "user", "you" if kind == "user.message" else "system", f'<div class="nbav-text">{text}</div>', clock
+        )
     if kind == "agent.message":
         return _row("agent", "agent", f'<div class="nbav-md">{content_html(event.get("content"))}</div>', clock)
     if kind in _TOOL_USES:
@@ -201,17 +204,23 @@ def _event_html(event: dict[str, Any], calls: _Calls) -> str:
             name = f"{event['mcp_server_name']}/{name}"
         text, css = calls.badge(event)
         summary = (
-            f"<summary><strong>{_esc(name)}</strong> <code class=\"nbav-sum\">"
+            f'<summary><strong>{_esc(name)}</strong> <code class="nbav-sum">'
             f"{_esc(_summary(str(event.get('name')), event.get('input')))}</code>"
             f' <span class="nbav-badge nbav-badge-{css}">{_esc(text)}</span></summary>'
         )
-        parts = [summary, '<div class="nbav-sec">input</div>', tool_input_html(str(event.get("name")), event.get("input"))]
+        parts = [
+            summary,
+            '<div class="nbav-sec">input</div>',
+            tool_input_html(str(event.get("name")), event.get("input")),
+        ]
         result = calls.results.get(str(event.get("id")))
         if result is not None:
             output, _ = shorten(content_text(result.get("content")), RESULT_LIMIT * 5)
             failed = result.get("is_error") and css == "err"
             parts.append(f'<div class="nbav-sec">{"error" if failed else "result"}</div>')
-            parts.append(f'<pre class="nbav-pre{" nbav-pre-err" if failed else ""}">{_esc(output or "(no output)")}</pre>')
+            parts.append(
+                f'<pre class="nbav-pre{" nbav-pre-err" if failed else ""}">{_esc(output or "(no output)")}</pre>'
+            )
             if any(isinstance(b, dict) and b.get("type") == "image" for b in result.get("content") or []):
                 parts.append(f'<div class="nbav-md">{content_html(result.get("content"))}</div>')
         return _row("tool", "tool", f'<details class="nbav-tool">{"".join(parts)}</details>', clock)
@@ -223,9 +232,11 @@ def _event_html(event: dict[str, Any], calls: _Calls) -> str:
     if kind == "session.error":
         error = event.get("error") or {}
         message = _esc(error.get("message") or "")
-        return _row("error", "error", f"<strong>{_esc(error.get('type', 'error'))}</strong> {message}", clock, " nbav-err")
+        return _row(
+            "error", "error", f"<strong>{_esc(error.get('type', 'error'))}</strong> {message}", clock, " nbav-err"
+        )
     if kind == "session.status_idle":
-        reason = (event.get("stop_reason") or {}).get("type")
+        reason = str((event.get("stop_reason") or {}).get("type") or "")
         if reason and reason != "end_turn":
             return _row("status", "", f"● idle · {_esc(reason.replace('_', ' '))}", clock, " nbav-meta")
     if kind in ("session.status_terminated", "session.deleted"):

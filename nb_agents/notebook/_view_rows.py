@@ -198,7 +198,7 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
         spent = money(usage.get("list_cost"))
         if spent:
             row["x"] = spent
-        limit = money(((event.get("budget") or {}).get("max_list_cost")))
+        limit = money((event.get("budget") or {}).get("max_list_cost"))
         if limit:
             row["bx"] = limit
     elif kind == "session.error":
