@@ -21,6 +21,7 @@ import pytest
 
 import nb_agents.analysis
 from nb_agents.analysis import (
+    COLORS,
     PRICES,
     ModelPrice,
     estimate_cost,
@@ -641,24 +642,42 @@ def test_sessions_df() -> None:
 
 def test_timeline_frame() -> None:
     bars = timeline_frame({"sesn_a": coding_session(), "sesn_b": short_session()}, model="claude-sonnet-4-6")
-    assert len(bars) == 7 + 6 + 2
-    assert set(bars["row"]) == {"sesn_a model", "sesn_a tools", "sesn_b model"}
+    assert len(bars) == 7 + 2 + 5 + 2  # requests; 2 approval waits; 5 tool runs (not the denied one); sesn_b
+    assert set(bars["row"]) == {
+        "sesn_a model", "sesn_a bash", "sesn_a lookup_price", "sesn_a search_issues", "sesn_b model"
+    }  # fmt: skip
     assert bars["start"].is_monotonic_increasing
     categories = bars.groupby("category").size().to_dict()
-    assert categories == {"model request": 7, "tool call": 3, "error": 3, "running": 2}
+    assert categories == {
+        "model request": 7, "approval wait": 1, "denied": 1, "tool call": 3, "interrupted": 1, "error": 1, "running": 2
+    }  # fmt: skip
     flying = bars[(bars["session_id"] == "sesn_b") & (bars["category"] == "running")].iloc[0]
     assert flying["detail"] == "no usage yet" and flying["duration"] == pd.Timedelta(0)
     running = bars[bars["category"] == "running"]
     assert running.set_index("session_id")["finish"].to_dict() == {"sesn_a": at(21.6), "sesn_b": at(1.0)}
+    # the approved call: its wait (1.0 -> 5.0) and its own time (5.0 -> 5.5) are two bars
+    ls = bars[bars["detail"].str.startswith("ls\n")]
+    assert ls["category"].tolist() == ["approval wait", "tool call"]
+    assert ls["duration"].tolist() == [pd.Timedelta(seconds=4), pd.Timedelta(seconds=0.5)]
+    assert bars[bars["category"] == "denied"]["detail"].iloc[0] == "rm -rf /data\ndenied: it never ran"
 
 
 def test_timeline_figure() -> None:
     pytest.importorskip("plotly")
     figure = timeline(coding_session(), session_id="sesn_a", model="claude-sonnet-4-6", title="demo")
     assert figure.layout.title.text == "demo"
-    assert {trace.name for trace in figure.data} == {"model request", "tool call", "error", "running"}
-    assert sum(len(trace.x) for trace in figure.data) == 13
-    assert "est. $" in figure.to_json()  # serialisable, with the cost in the hover text
+    names = {trace.name for trace in figure.data}
+    assert names == {"model request", "tool call", "approval wait", "denied", "interrupted", "error", "running"}
+    assert sum(len(trace.x) for trace in figure.data) == 14
+    assert {trace.marker.color for trace in figure.data} == {COLORS[name] for name in names}  # the view's colours
+    assert set(figure.data[0].y) <= {"model", "bash", "lookup_price", "search_issues"}  # one lane per tool
+    hover = figure.data[0].hovertemplate
+    assert hover.startswith("<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{customdata[2]}")
+    hovers = [row[2] for trace in figure.data for row in trace.customdata]
+    assert "1,200 in · 40 out · 0 cache read<br>est. $0.0053" in hovers  # formatted, no raw dict, no "\\n"
+    assert all("\n" not in text and "{'" not in text for text in hovers)
+    assert figure.layout.paper_bgcolor == "rgba(0,0,0,0)" and figure.layout.plot_bgcolor == "rgba(0,0,0,0)"
+    assert "est. $" in figure.to_json()  # serialisable
 
 
 def test_timeline_without_plotly(monkeypatch: pytest.MonkeyPatch) -> None:
