@@ -19,7 +19,21 @@ from IPython.display import display
 from nb_agents.client import Agent, Environment, Session, attach, client_for
 from nb_agents.errors import NbAgentsError
 
-__all__ = ["NbAgentsMagics"]
+__all__ = ["SESSIONS_COLUMNS", "NbAgentsMagics"]
+
+SESSIONS_COLUMNS = (
+    "id",
+    "title",
+    "status",
+    "agent_name",
+    "model",
+    "created_at",
+    "input_tokens",
+    "output_tokens",
+    "active_seconds",
+    "cost_usd",
+)
+"""The columns ``%sessions`` shows (``%sessions --all``: every column of ``sessions_df``)."""
 
 _BACKEND_HELP = "local (default: the background nb-agents server) or hosted (ANTHROPIC_API_KEY)"
 
@@ -166,15 +180,19 @@ class NbAgentsMagics(Magics):
                 {"name": a.name, "id": a.id, "version": a.version, "model": a.model.id, "created_at": a.created_at}
                 for a in client_for(_check_backend(args.backend)).beta.agents.list()
             ]
-            return pd.DataFrame(rows, columns=["name", "id", "version", "model", "created_at"])
+            frame = pd.DataFrame(rows, columns=["name", "id", "version", "model", "created_at"])
+            frame.attrs["nb_agents"] = True  # an interactive table in a notebook
+            return frame
 
     @magic_arguments()
     @argument("--backend", default=None, help=_BACKEND_HELP)
+    @argument("--all", dest="every", action="store_true", help="every column (default: a compact set)")
     @line_magic
     def sessions(self, line: str) -> Any:
-        """List the sessions of a backend, newest first, as a DataFrame."""
+        """List the sessions of a backend, newest first: id, title, status, agent, tokens, cost."""
         args = parse_argstring(self.sessions, line)
         with _as_usage_errors("%sessions"):
             from nb_agents import sessions_df
 
-            return sessions_df(backend=_check_backend(args.backend))
+            frame = sessions_df(backend=_check_backend(args.backend))
+            return frame if args.every else frame[list(SESSIONS_COLUMNS)]
