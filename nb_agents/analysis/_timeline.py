@@ -143,13 +143,14 @@ def _input_line(tool_input: Any) -> str:
     """One readable line of a tool's input: the command, the path, or compact JSON (shortened)."""
     import json
 
+    text: str
     if isinstance(tool_input, dict):
-        for key in ("command", "file_path", "pattern", "path", "url", "query"):
-            if isinstance(tool_input.get(key), str):
-                text = tool_input[key]
-                break
-        else:
-            text = json.dumps(tool_input, ensure_ascii=False, default=str)
+        found = [
+            v
+            for k in ("command", "file_path", "pattern", "path", "url", "query")
+            if isinstance(v := tool_input.get(k), str)
+        ]
+        text = found[0] if found else json.dumps(tool_input, ensure_ascii=False, default=str)
     else:
         text = "" if tool_input is None else str(tool_input)
     line = text.split("\n", 1)[0]
