@@ -71,6 +71,15 @@ def _unquoted(value: str | None) -> str | None:
     return value
 
 
+def _without_cwd(text: str) -> str:
+    """``text`` with the working directory's absolute path made relative (a saved notebook
+    carries no machine path: ``replay:/home/me/nb/data/x.jsonl`` shows as ``replay:data/x.jsonl``)."""
+    import os
+
+    cwd = os.getcwd().rstrip(os.sep) + os.sep
+    return text.replace(f"replay:{cwd}", "replay:") if len(cwd) > 1 else text
+
+
 def _identifier(name: str, what: str) -> str:
     if not name.isidentifier():
         raise UsageError(f"{what} name {name!r} must be a Python identifier (it becomes a variable)")
@@ -112,7 +121,7 @@ class NbAgentsMagics(Magics):
                 text = f"{text.rstrip()}\nname: {name}\n"  # appended, so error line numbers stay right
             obj = kind.define(text, backend=_check_backend(args.backend))
         self._ns[name] = obj
-        display(obj)
+        display({"text/plain": _without_cwd(repr(obj))}, raw=True)
 
     @magic_arguments()
     @argument("name", help="variable to bind; also the agent's name unless the YAML has one")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nb_agents.notebook._markdown import content_html, tool_input_html
-from nb_agents.notebook._view_rows import RESULT_LIMIT, content_text, epoch_ms, money, shorten
+from nb_agents.notebook._view_rows import RESULT_LIMIT, content_text, epoch_ms, money, shorten, shown_model
 
 __all__ = ["transcript_html"]
 
@@ -151,7 +151,7 @@ def transcript_html(
     if session_id:
         head.append(f"<code>{_esc(session_id)}</code>")
     if model:
-        head.append(_esc(model))
+        head.append(_esc(shown_model(model)))
     if status:
         head.append(f"status: {_esc(status)}")
     tokens = f"{usage['input_tokens']:,} in · {usage['output_tokens']:,} out"

@@ -33,6 +33,7 @@ import anywidget
 import traitlets
 
 from nb_agents.notebook._view_model import LiveSession, ViewLog, act
+from nb_agents.notebook._view_rows import shown_model
 
 __all__ = ["LiveSession", "SessionView"]
 
@@ -337,7 +338,7 @@ class SessionView(anywidget.AnyWidget):
         except Exception:
             usage, status = {}, "idle"
         title, model = getattr(session, "title", None), getattr(session, "model", None)
-        info = {"id": session.id, "title": title, "model": model, "usage": usage, "cost": self._cost}
+        info = {"id": session.id, "title": title, "model": shown_model(model), "usage": usage, "cost": self._cost}
         if self._rows.spend:
             info["spend"] = dict(self._rows.spend)
         return status, info

@@ -29,7 +29,17 @@ from typing import Any
 
 from nb_agents.notebook._markdown import content_html, tool_input_html
 
-__all__ = ["INPUT_LIMIT", "RESULT_LIMIT", "TEXT_LIMIT", "content_text", "epoch_ms", "money", "shorten", "to_row"]
+__all__ = [
+    "INPUT_LIMIT",
+    "RESULT_LIMIT",
+    "TEXT_LIMIT",
+    "content_text",
+    "epoch_ms",
+    "money",
+    "shorten",
+    "shown_model",
+    "to_row",
+]
 
 TEXT_LIMIT = 20_000
 """Message text longer than this (characters) is shortened in the view (not in the log)."""
@@ -114,6 +124,15 @@ def epoch_ms(stamp: Any) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp() * 1000.0
+
+
+def shown_model(model: Any) -> str | None:
+    """A model id as the view shows it: a ``replay:`` file by its name only (no machine path)."""
+    if not isinstance(model, str) or not model:
+        return None
+    if model.startswith("replay:"):
+        return "replay:" + model[len("replay:") :].replace("\\", "/").rsplit("/", 1)[-1]
+    return model
 
 
 def money(amount: Any) -> str | None:
