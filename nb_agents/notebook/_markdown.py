@@ -5,8 +5,9 @@ Everything an agent writes is untrusted: it may contain ``<script>``, ``<img one
 
 1. Markdown is parsed with raw HTML **off** (markdown-it-py): a tag in the text stays text.
 2. The HTML that comes out is cleaned again with an allow-list sanitiser (nh3, the Ammonia
-   crate): only formatting tags, MathML, ``class`` attributes, ``http(s)``/``mailto`` links and
-   ``data:image/…`` images survive; every event handler, style and script is dropped.
+   crate): only formatting tags, MathML, ``class`` attributes, a table cell's ``text-align``,
+   ``http(s)``/``mailto`` links and ``data:image/…`` images survive; every event handler,
+   other style and script is dropped.
 3. Nothing is fetched when it is shown: an image that points at a URL becomes a link, and
    code is highlighted here (Pygments, CSS classes) and math turned into MathML
    (latex2mathml), so no JavaScript library or font is loaded in the browser.
@@ -37,8 +38,8 @@ _ATTRIBUTES = {
     "*": {"class"},
     "a": {"href", "title"},
     "img": {"src", "alt", "title"},
-    "td": {"align"},
-    "th": {"align"},
+    "td": {"align", "style"},  # style: text-align only (filter_style_properties)
+    "th": {"align", "style"},
     "ol": {"start"},
     "math": {"display"},
     "mo": {"stretchy", "fence", "separator", "lspace", "rspace"},
@@ -72,6 +73,7 @@ def sanitize(markup: str) -> str:
         url_schemes={"http", "https", "mailto", "data"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
+        filter_style_properties={"text-align"},
     )
 
 

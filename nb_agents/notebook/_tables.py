@@ -56,6 +56,29 @@ def interactive_html(frame: Any) -> str:
     return html
 
 
+def _load_bundle(init_notebook_mode: Any) -> None:
+    """Put itables' JavaScript into the notebook (one output), the bundle before what uses it.
+
+    ``init_notebook_mode(connected=False)`` shows its dark-theme script before the bundle it
+    awaits, which fails in JupyterLab ("Cannot destructure property 'set_or_remove_dark_class'");
+    the same two pieces in the other order work. Should itables change its internals, its
+    own ``init_notebook_mode`` is used.
+    """
+    from IPython.display import HTML, display
+
+    try:
+        from itables import javascript, options
+
+        name = javascript._itables_underscore_version()
+        bundle = javascript.generate_init_offline_itables_html(options.dt_bundle)
+    except (AttributeError, ImportError, OSError):
+        init_notebook_mode(all_interactive=False, connected=False)
+        return
+    call = "set_or_remove_dark_class"
+    dark = f"<script type=module>const {{ {call} }} = await window.{name}; {call}();</script>"
+    display(HTML(bundle + dark))
+
+
 def register(ipython: Any) -> bool:
     """Load itables offline into the notebook and show nb_agents' frames with it.
 
@@ -70,7 +93,7 @@ def register(ipython: Any) -> bool:
     formatter = getattr(getattr(ipython, "display_formatter", None), "formatters", {}).get("text/html")
     if formatter is None:
         return False
-    init_notebook_mode(all_interactive=False, connected=False)
+    _load_bundle(init_notebook_mode)
 
     def html(frame: Any) -> str | None:
         if not frame.attrs.get("nb_agents"):

@@ -63,7 +63,7 @@ class _Calls:
                 ref = str(event.get(_RESULT_KEYS[kind]))
                 open_calls.discard(ref)
                 self.results[ref] = event
-            elif kind == "user.interrupt" and event.get("processed_at"):
+            elif kind == "user.interrupt":
                 self.cut |= open_calls
 
     def badge(self, use: dict[str, Any]) -> tuple[str, str]:

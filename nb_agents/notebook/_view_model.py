@@ -184,7 +184,7 @@ class ViewLog:
                 self._denied.add(row["id"])
         elif kind == "confirm" and not row.get("ok"):
             self._denied.add(row["ref"])
-        elif kind == "interrupt" and "q" not in row:
+        elif kind == "interrupt":  # queued or taken: the calls open when it was sent are cut
             self._cut |= self._open
         elif kind == "result":
             ref = row["ref"]
