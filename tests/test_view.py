@@ -717,3 +717,81 @@ def test_kernel_delivers_updates_when_idle_and_while_busy() -> None:
         assert "[('confirm', 'sevt_x', False, 'no')] SessionView(sesn_fake, status=idle, 60 events:" in printed
     finally:
         kernel.shutdown()
+
+
+@needs_chromium
+def test_browser_reads_approvals_markdown_search_and_budget(views: list[SessionView], tmp_path: Path) -> None:
+    script = "python3 - <<'PY'\n" + "\n".join(f"print('line {i}')" for i in range(14)) + "\nPY"
+    attack = (
+        "| region | revenue |\n|:--|--:|\n| north | 255 |\n\n"
+        '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> [x](javascript:window.pwned=3)'
+    )
+    budget = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"}}
+    events = [
+        ev("user.message", "m", content=text("Which region sells most?")),
+        ev("agent.message", "a", content=text(attack)),
+        ev("agent.tool_use", "u1", name="bash", input={"command": script}, evaluated_permission="ask"),
+        ev("agent.tool_use", "u2", name="write", input={"file_path": "a.py", "content": "x = 1\n"},
+           evaluated_permission="ask"),
+        ev("session.usage", "s", usage={"list_cost": {"amount": "12", "currency": "USD"}}, budget=budget),
+        ev("session.status_idle", "i", stop_reason={"type": "requires_action", "event_ids": ["u1", "u2"]}),
+    ]  # fmt: skip
+    view, sent = open_view(views, FakeSession(events))
+    shot = tmp_path / "view.png"
+    probe = """
+      report.header = el.querySelector('.nbav-status').textContent;
+      report.statusClass = el.querySelector('.nbav-status').className;
+      report.cost = el.querySelector('.nbav-cost').textContent;
+      report.inputs = [...el.querySelectorAll('[data-role=approval-input]')].map((e) => e.textContent);
+      const boxes = el.querySelectorAll('[data-role=approval-input] pre');
+      report.scrolls = [...boxes].map((e) => getComputedStyle(e).overflowY);
+      report.cells = [...el.querySelectorAll('.nbav-md td')].map((e) => e.textContent);
+      report.images = el.querySelectorAll('.nbav-md img').length;
+      report.links = [...el.querySelectorAll('.nbav-md a')].map((a) => a.getAttribute('href'));
+      await sleep(50);
+      report.pwned = window.pwned ?? null;
+      const search = el.querySelector('[data-role=search]');
+      search.value = 'north'; search.dispatchEvent(new Event('input'));
+      report.searched = [el.dataset.shown, [...el.querySelectorAll('.nbav-rows > .nbav-row')]
+        .filter((r) => getComputedStyle(r).display !== 'none').map((r) => r.dataset.kind)];
+      search.value = ''; search.dispatchEvent(new Event('input'));
+      el.querySelector('[data-filter=messages]').click();
+      report.filtered = [...el.querySelectorAll('.nbav-rows > .nbav-row')]
+        .filter((r) => getComputedStyle(r).display !== 'none').map((r) => r.dataset.kind);
+      el.querySelector('[data-filter=messages]').click();
+      click('full');
+      report.full = getComputedStyle(el.querySelector('.nbav-log')).maxHeight;
+    """
+    state = view_state(view)
+    report = run_page(state, [], [{"type": "sync", "t0": state["backlog"]["t0"], "items": [], "done": True}], probe,
+                      screenshot=shot)  # fmt: skip
+    assert report["errors"] == []
+    assert report["header"] == "● waiting for you" and "nbav-st-waiting" in report["statusClass"]
+    assert report["cost"] == "$0.12 of $25.00 budget"
+    assert len(report["inputs"]) == 2  # each waiting call has its own box
+    assert all(f"print('line {i}')" in report["inputs"][0] for i in range(14))  # the whole script
+    assert "write a.py" in report["inputs"][1] and "x = 1" in report["inputs"][1]
+    assert report["scrolls"] == ["auto", "auto"]
+    assert report["cells"] == ["north", "255"]  # a Markdown table is a table
+    assert report["images"] == 0 and report["links"] == [] and report["pwned"] is None  # inert
+    shown, kinds = report["searched"]
+    assert kinds == ["agent"] and shown == "1"  # the rows without "north" are hidden
+    assert "agent" not in report["filtered"] and "user" not in report["filtered"] and "tool" in report["filtered"]
+    assert report["full"] == "none"  # reading mode: the log at full height
+    assert shot.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_browser_without_a_kernel_says_so_instead_of_loading(views: list[SessionView]) -> None:
+    view, _ = open_view(views, FakeSession(sample_events(60)), max_rows=100)  # 660 events, 100 in the backlog
+    state = view_state(view)
+    script = """
+      report.before = el.querySelector('.nbav-hidden').textContent;
+      await sleep(5600);  // nobody answers the sync request: a saved notebook without its kernel
+      report.after = el.querySelector('.nbav-hidden').textContent;
+    """
+    report = run_page(state, [], [], script)  # no sync reply
+    assert report["errors"] == []
+    assert "loading" in report["before"]
+    assert "not in this saved view (no kernel)" in report["after"] and "loading" not in report["after"]
+    assert report["rows"] == 100  # what the saved state holds is drawn
