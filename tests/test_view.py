@@ -461,6 +461,10 @@ def test_repr_is_a_deterministic_summary(views: list[SessionView]) -> None:
     data, _ = first._repr_mimebundle_()
     assert data["text/plain"] == expected and "application/vnd.jupyter.widget-view+json" in data
     assert not re.search(r"0x[0-9a-f]+|\d{2}:\d{2}:\d{2}", expected)
+    # the static fallback a saved notebook keeps: the transcript, no script
+    fallback = data["text/html"]
+    assert '<div class="nbav nbav-static" data-count="13">' in fallback and "<script" not in fallback
+    assert "data_0.csv has 1000 rows" in fallback and "awaiting approval" in fallback and "boom" in fallback
 
 
 def test_ten_thousand_events_stay_cheap(views: list[SessionView]) -> None:

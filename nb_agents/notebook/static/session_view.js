@@ -778,10 +778,14 @@ class View {
         meta();
         // The log marks that the model thought, not what (the API sends no thinking text).
         const d = h("details", "nbav-tool nbav-think");
-        const next = st.rows[r.n + 1];
-        const took = next && typeof next.t === "number" && typeof r.t === "number" ? ` · ${fmtDur(next.t - r.t)}` : "";
-        d.append(h("summary", null, `thinking${took}`));
-        d.append(h("div", "nbav-note", "The model thought here. The event log records that it did, not what it thought."));
+        const summary = h("summary", null, "thinking");
+        d.append(summary, h("div", "nbav-note", ""));
+        d.addEventListener("toggle", () => {
+          // how long, from the request's start to the next event, once that is known
+          const next = st.rows[r.n + 1];
+          const took = next && typeof next.t === "number" && typeof r.t === "number" ? `${fmtDur(next.t - r.t)} until the next event. ` : "";
+          d.lastChild.textContent = `The model thought here: ${took}The event log records that it did, not what it thought.`;
+        });
         body.append(d);
         break;
       }
