@@ -292,7 +292,23 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         assert notices == [], f"the view showed notices: {notices}"
         assert output_errors(p) == []
 
-        # 5. the transcript, saved: reopened in a kernel that never ran the session, and as nbviewer shows it
+        # 5. the dark theme: the timeline (transparent, mid-grey text) and the view follow it
+        chart = max(c["index"] for c in notebook if c["source"].strip() == "session.timeline()")
+        figure = p.locator(_tag_cell(p, chart, "timeline").replace(" .nbav", " .js-plotly-plot"))
+        run_cell(p, chart)
+        figure.wait_for(timeout=30 * SECOND)
+        p.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        p.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30 * SECOND)
+        background = figure.locator(".main-svg").first.evaluate("(svg) => getComputedStyle(svg).backgroundColor")
+        assert background in ("rgba(0, 0, 0, 0)", "transparent"), background  # the notebook's colour shows through
+        lanes = figure.locator(".ytick text").all_text_contents()
+        assert {"model", "bash", "write"} <= set(lanes), lanes  # one lane per tool
+        page.shot("07-dark-theme-timeline.png", figure)
+        page.shot("08-dark-theme-view.png", view)
+        p.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        p.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30 * SECOND)
+
+        # 6. the transcript, saved: reopened in a kernel that never ran the session, and as nbviewer shows it
         last = max(c["index"] for c in notebook if c["source"].strip() == "session")
         transcript = p.locator(_tag_cell(p, last, "transcript").replace(" .nbav", " .nbav-static"))
         run_cell(p, last)
@@ -310,6 +326,7 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         assert saved.locator(".nbav-md table tbody tr").count() == 3  # still a table
         assert "interrupted" in (saved.text_content() or "")
         page.shot("05-reopened-transcript.png", saved)
+
         _nbviewer_shot(page, lab)
         page.check()
     except BaseException:

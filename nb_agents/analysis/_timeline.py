@@ -237,9 +237,10 @@ def timeline(
     for trace in figure.data:
         if trace.name in ("approval wait", "running"):
             trace.marker.pattern = {"shape": "/", "fgcolor": "rgba(128,128,128,0.6)", "size": 6}
-    grid = "rgba(128,128,128,0.25)"
-    figure.update_yaxes(title=None, gridcolor=grid, zeroline=False)
-    figure.update_xaxes(title=None, gridcolor=grid, zeroline=False)
+    grid, grey = "rgba(128,128,128,0.25)", "#888888"
+    axes = {"title": None, "gridcolor": grid, "zeroline": False, "linecolor": grey, "tickcolor": grey}
+    figure.update_yaxes(**axes)
+    figure.update_xaxes(showgrid=True, **axes)
     # Transparent, with mid-grey text: it reads the same on JupyterLab's light and dark themes.
     figure.update_layout(
         template="simple_white",
