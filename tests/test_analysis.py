@@ -784,10 +784,17 @@ def test_real_session_times_export_and_load(
     replay = tmp_path / "replay.jsonl"
     replay.write_text("\n".join(json.dumps(line) for line in _REPLAY) + "\n")
     agent = nb_agents.Agent.define(
-        {"name": "timed", "model": f"replay:{replay}", "tools": ["bash"], "permissions": {"bash": "always_ask"}}
+        {
+            "name": "timed",
+            "model": f"replay:{replay}",
+            "system": "Be brief.",
+            "tools": ["bash"],
+            "permissions": {"bash": "always_ask"},
+        }
     )
     session = nb_agents.Session.start(agent, "Say hello", title="timed")
     try:
+        assert (session.system, session.tool_names) == ("Be brief.", ["bash"])  # what each request carries
         assert session.wait(timeout=60)["type"] == "requires_action"
         time.sleep(1.5)  # the user reads the command before approving it
         session.confirm(session.pending[0]["id"])

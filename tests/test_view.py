@@ -737,10 +737,14 @@ def test_browser_reads_approvals_markdown_search_and_budget(views: list[SessionV
         ev("agent.tool_use", "u1", name="bash", input={"command": script}, evaluated_permission="ask"),
         ev("agent.tool_use", "u2", name="write", input={"file_path": "a.py", "content": "x = 1\n"},
            evaluated_permission="ask"),
+        ev("span.model_request_start", "q"),
+        ev("span.model_request_end", "e", model_request_start_id="q", model_usage={"input_tokens": 1200}),
         ev("session.usage", "s", usage={"list_cost": {"amount": "12", "currency": "USD"}}, budget=budget),
         ev("session.status_idle", "i", stop_reason={"type": "requires_action", "event_ids": ["u1", "u2"]}),
     ]  # fmt: skip
-    view, sent = open_view(views, FakeSession(events))
+    session = FakeSession(events)
+    session.system, session.tool_names = "You are a careful analyst.", ["bash", "write"]  # type: ignore[attr-defined]
+    view, sent = open_view(views, session)
     shot = tmp_path / "view.png"
     probe = """
       report.header = el.querySelector('.nbav-status').textContent;
@@ -765,6 +769,10 @@ def test_browser_reads_approvals_markdown_search_and_budget(views: list[SessionV
       el.querySelector('[data-filter=messages]').click();
       click('full');
       report.full = getComputedStyle(el.querySelector('.nbav-log')).maxHeight;
+      const request = el.querySelector('.nbav-k-mend details');
+      request.open = true;
+      await sleep(50);
+      report.request = request.textContent;
     """
     state = view_state(view)
     report = run_page(state, [], [{"type": "sync", "t0": state["backlog"]["t0"], "items": [], "done": True}], probe,
@@ -782,6 +790,9 @@ def test_browser_reads_approvals_markdown_search_and_budget(views: list[SessionV
     assert kinds == ["agent"] and shown == "1"  # the rows without "north" are hidden
     assert "agent" not in report["filtered"] and "user" not in report["filtered"] and "tool" in report["filtered"]
     assert report["full"] == "none"  # reading mode: the log at full height
+    request = report["request"]  # what the model request carried
+    assert "1,200" in request and "You are a careful analyst." in request and "bash, write" in request
+    assert "1 user messages, 1 agent messages, 2 tool calls" in request
     assert shot.stat().st_size > 10_000
 
 

@@ -32,6 +32,22 @@ def _text(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": text}]
 
 
+def _sent_to_model(agent: Any) -> tuple[str | None, list[str]]:
+    """The system prompt and the tool names of a session's agent snapshot: what every request carries."""
+    from nb_agents.spec import AGENT_TOOL_NAMES, tool_permission
+
+    try:
+        wire = agent.to_dict(mode="json") if hasattr(agent, "to_dict") else dict(agent)
+        tools = list(wire.get("tools") or [])
+        names = [n for n in AGENT_TOOL_NAMES if tool_permission(tools, n)[0] != "deny"]
+        names += [t["name"] for t in tools if t.get("type") == "custom"]
+        names += [f"mcp:{t['mcp_server_name']}" for t in tools if t.get("type") == "mcp_toolset"]
+        system = wire.get("system")
+        return (system if isinstance(system, str) else None), names
+    except Exception:  # a snapshot this version does not know: the view shows less, nothing fails
+        return None, []
+
+
 class Session(SessionLog):
     """One session on a backend, with its event log kept current in the background.
 
@@ -44,6 +60,8 @@ class Session(SessionLog):
         backend: ``local`` or ``hosted``.
         title: The session's title.
         model: The model id of the agent version the session pinned.
+        system: That agent's system prompt (None if it has none): what every model request carries.
+        tool_names: That agent's enabled tools (built-in, custom, ``mcp:<server>``).
     """
 
     def __init__(self, client: anthropic.Anthropic, session: Any, backend: str, *, follow: bool = True) -> None:
@@ -52,6 +70,7 @@ class Session(SessionLog):
         self.backend = backend
         self.title: str | None = session.title
         self.model: str = session.agent.model.id
+        self.system, self.tool_names = _sent_to_model(session.agent)
         self._status: str = session.status
         self._stop_reason: dict[str, Any] | None = None
         self._usage = {k: 0 for k in _USAGE_KEYS}

@@ -341,4 +341,9 @@ class SessionView(anywidget.AnyWidget):
         info = {"id": session.id, "title": title, "model": shown_model(model), "usage": usage, "cost": self._cost}
         if self._rows.spend:
             info["spend"] = dict(self._rows.spend)
+        system, tools = getattr(session, "system", None), getattr(session, "tool_names", None)
+        if isinstance(system, str) and system:
+            info["system"] = system[:4000]  # what each model request carries, for its detail
+        if isinstance(tools, list) and tools:
+            info["tools"] = [str(name) for name in tools][:100]
         return status, info

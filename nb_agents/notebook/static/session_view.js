@@ -842,12 +842,15 @@ class View {
             ["cache write", fmtInt(u[3])],
             ["conversation sent", this.conversationBefore(st.mreqs.get(r.ref))],
           ];
+          const info = this.model.get("info") || {};
+          if (info.tools) kv.push(["tools offered", info.tools.join(", ")]);
+          if (info.system) kv.push(["system prompt", info.system.length > 600 ? info.system.slice(0, 599) + "…" : info.system]);
           for (const [k, v] of kv) {
             const tr = h("tr");
             tr.append(h("th", null, k), h("td", null, v));
             table.append(tr);
           }
-          const note = "The system prompt and the tool list sent are the agent's; the log records each request's tokens.";
+          const note = "What every request of this session carries: the agent's system prompt and tools, and the conversation so far.";
           d.append(table, h("div", "nbav-note", note));
         });
         body.append(d);
