@@ -88,7 +88,7 @@ class _Calls:
         return f"ok{took}{waited}", "ok"
 
 
-def _summary(name: str, tool_input: Any) -> str:
+def _summary(tool_input: Any) -> str:
     if isinstance(tool_input, dict):
         for key in ("command", "file_path", "pattern", "path", "url", "query"):
             value = tool_input.get(key)
@@ -205,7 +205,7 @@ def _event_html(event: dict[str, Any], calls: _Calls) -> str:
         text, css = calls.badge(event)
         summary = (
             f'<summary><strong>{_esc(name)}</strong> <code class="nbav-sum">'
-            f"{_esc(_summary(str(event.get('name')), event.get('input')))}</code>"
+            f"{_esc(_summary(event.get('input')))}</code>"
             f' <span class="nbav-badge nbav-badge-{css}">{_esc(text)}</span></summary>'
         )
         parts = [
