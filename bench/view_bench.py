@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ipykernel.jsonutil import json_clean
 
 from nb_agents.notebook._view import SessionView
-from nb_agents.notebook._view_harness import chromium, run_page, sample_events, view_state
 from nb_agents.notebook._view_model import ViewLog
+from tests._view_harness import chromium, run_page, sample_events, view_state
 from tests.test_view import FakeSession, delta, start
 
 

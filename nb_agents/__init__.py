@@ -4,6 +4,7 @@
 %load_ext nb_agents            # magics: %%agent, %%environment, %%session, %agents, %sessions, %attach
 import nb_agents as nba        # the same from Python: nba.Agent.define(...), nba.Session.start(...)
 nba.server_status()            # the background local server: nba.stop_server(), nba.restart_server()
+nba.load("run.jsonl")          # a session exported with session.export("run.jsonl"): no server needed
 ```
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 from typing import TYPE_CHECKING, Any
 
+from nb_agents._load import SavedSession, load
 from nb_agents.client import Agent, Environment, Session, attach, restart_server, server_status, stop_server
 from nb_agents.errors import NbAgentsError
 
@@ -27,9 +29,11 @@ __all__ = [
     "Agent",
     "Environment",
     "NbAgentsError",
+    "SavedSession",
     "Session",
     "__version__",
     "attach",
+    "load",
     "load_ipython_extension",
     "restart_server",
     "server_status",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PRICES", "PRICES_AS_OF", "ModelPrice", "estimate_cost", "price_for"]
+__all__ = ["PRICES", "PRICES_AS_OF", "REPLAY_PRICE", "ModelPrice", "estimate_cost", "price_for"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,16 @@ an **estimate**, and pass your own table (``prices=``) when exact figures matter
 
 Keys match a model id exactly or as a prefix ending at a ``-``: ``claude-sonnet-4-6`` and
 ``claude-sonnet-4-5-20250929`` find ``claude-sonnet-4``; the longest matching key wins. A model
-that matches no key (``claude-opus-5-5``, ``replay:…``) has no price, and its cost is NaN,
-never a guess. Not modelled either: batch discounts, priority tiers, data-residency
-multipliers, fast mode, server tools (web search/fetch) and Managed Agents' runtime charges.
+that matches no key (``claude-opus-5-5``) has no price, and its cost is NaN, never a guess.
+A ``replay:`` model calls no API, so it costs nothing: its price is zero (``REPLAY_PRICE``), and
+a replayed session shows its recorded tokens at $0. Not modelled either: batch discounts,
+priority tiers, data-residency multipliers, fast mode, server tools (web search/fetch) and
+Managed Agents' runtime charges.
 """
+
+
+REPLAY_PRICE = ModelPrice(input=0.0, output=0.0, cache_write=0.0, cache_read=0.0)
+"""The price of ``replay:<path>`` models (the offline brain): nothing, as no model is called."""
 
 
 def price_for(model: str | None, prices: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
@@ -103,9 +109,13 @@ def price_for(model: str | None, prices: Mapping[str, ModelPrice] | None = None)
         15.0
         >>> price_for("claude-opus-5-5") is None
         True
+        >>> price_for("replay:data/quickstart.jsonl").output
+        0.0
     """
     if not model:
         return None
+    if model.startswith("replay:"):
+        return REPLAY_PRICE
     table = {**PRICES, **prices} if prices else PRICES
     best: str | None = None
     for key in table:

@@ -7,6 +7,7 @@ SDK's types); one test runs a real session on ``nb-agents serve`` and analyses i
 from __future__ import annotations
 
 import doctest
+import json
 import math
 import random
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 import nb_agents._prices
 import nb_agents.analysis
 from nb_agents.analysis import (
+    COLORS,
     PRICES,
     ModelPrice,
     estimate_cost,
@@ -32,7 +34,7 @@ from nb_agents.analysis import (
     timeline_frame,
     tool_calls_df,
 )
-from nb_agents.errors import EventValidationError, PrerequisiteError
+from nb_agents.errors import EventValidationError, NbAgentsError, PrerequisiteError
 from nb_agents.events import validate_event, validate_object
 from nb_agents.testing import FakeModelServer, text_response, tool_use_response
 from tests._server import local_server, raw_events, run_until_idle, setup_agent, user_message
@@ -68,9 +70,11 @@ TOOL_DTYPES = {
     "input": "object",
     "permission": "string",
     "confirmation": "string",
+    "outcome": "string",
     "started_at": UTC_US,
     "confirmed_at": UTC_US,
     "finished_at": UTC_US,
+    "approval_wait": TD_US,
     "duration": TD_US,
     "is_error": "boolean",
     "output_chars": "Int64",
@@ -108,6 +112,7 @@ SESSION_DTYPES = {
     "cache_creation_input_tokens": "Int64",
     "active_seconds": "float64",
     "list_cost_usd": "float64",
+    "cost_usd": "float64",
 }
 
 
@@ -416,10 +421,14 @@ def test_tool_calls_pairing_confirmation_and_durations() -> None:
 
     approved, denied, custom, mcp, interrupted, running = (df.iloc[i] for i in range(6))
     assert approved["started_at"] == at(1.0) and approved["finished_at"] == at(5.5)
-    assert approved["duration"] == pd.Timedelta(seconds=4.5)  # includes the wait for approval
+    # the wait for approval (1.0 -> 5.0) is its own column, not part of the tool's time
+    assert approved["approval_wait"] == pd.Timedelta(seconds=4.0)
+    assert approved["duration"] == pd.Timedelta(seconds=0.5)
+    assert df["outcome"].tolist() == ["ok", "denied", "ok", "ok", "interrupted", "running"]
     assert (approved["is_error"], approved["output"], approved["output_chars"]) == (False, "a.txt\nb.txt", 11)
     assert denied["is_error"] and "not that directory" in denied["output"]
-    assert denied["duration"] == pd.Timedelta(seconds=1.01)
+    assert pd.isna(denied["duration"])  # it never ran
+    assert denied["approval_wait"] == pd.Timedelta(seconds=1.0)
     assert custom["duration"] == pd.Timedelta(seconds=2) and custom["output"] == "42 EUR"
     assert not custom["is_error"]  # is_error absent on the wire: not an error
     assert mcp["output"] == "#12 price is wrong" and mcp["duration"] == pd.Timedelta(milliseconds=500)
@@ -428,7 +437,8 @@ def test_tool_calls_pairing_confirmation_and_durations() -> None:
     assert running["started_at"] == at(21.5)
     assert pd.isna(running["finished_at"]) and pd.isna(running["duration"])
     assert running["is_error"] is pd.NA and running["output"] is pd.NA and running["output_chars"] is pd.NA
-    assert df["duration"].sum() == pd.Timedelta(seconds=4.5 + 1.01 + 2 + 0.5 + 1.25)
+    assert df["duration"].sum() == pd.Timedelta(seconds=0.5 + 2 + 0.5 + 1.25)
+    assert pd.isna(custom["approval_wait"]) and pd.isna(running["approval_wait"])
 
 
 def test_tool_calls_ignore_duplicates_and_orphans() -> None:
@@ -475,8 +485,40 @@ def test_model_requests_cost_with_custom_price_table() -> None:
 def test_unknown_model_costs_nan() -> None:
     df = model_requests_df(coding_session(), model="claude-opus-5-5")
     assert df["cost_usd"].isna().all() and (df["model"] == "claude-opus-5-5").all()
-    assert math.isnan(estimate_cost({"input_tokens": 10, "output_tokens": 1}, "replay:/tmp/x.jsonl"))
     assert math.isnan(estimate_cost({"input_tokens": 10}, "claude-haiku-4-5"))
+
+
+def test_replay_models_cost_nothing() -> None:
+    assert estimate_cost({"input_tokens": 10, "output_tokens": 1}, "replay:/tmp/x.jsonl") == 0.0
+    df = model_requests_df(coding_session(), model="replay:data/x.jsonl")
+    assert (df["cost_usd"] == 0.0).all()
+
+
+def test_sessions_cost_is_reported_or_estimated() -> None:
+    base = {"status": "idle", "environment_id": "env_1", "created_at": "2026-11-21T00:00:00Z"}
+    sonnet = {"id": "agent_1", "name": "a", "version": 1, "model": {"id": "claude-sonnet-4-6"}}
+    usage = {
+        "input_tokens": 1_000_000,
+        "output_tokens": 100_000,
+        "cache_read_input_tokens": 1_000_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 1_000_000, "ephemeral_1h_input_tokens": 0},
+    }
+    df = sessions_df(
+        [
+            {**base, "id": "sesn_1", "agent": sonnet, "usage": usage},  # local: no list_cost, estimated
+            {
+                **base,
+                "id": "sesn_2",
+                "agent": sonnet,
+                "usage": {**usage, "list_cost": {"amount": "250", "currency": "USD"}},
+            },
+            {**base, "id": "sesn_3", "agent": {**sonnet, "model": {"id": "claude-opus-9"}}, "usage": usage},
+        ]
+    )
+    assert math.isnan(df["list_cost_usd"].iloc[0]) and df["list_cost_usd"].iloc[1] == 2.5
+    assert df["cost_usd"].iloc[0] == pytest.approx(3.0 + 1.5 + 0.30 + 3.75)
+    assert df["cost_usd"].iloc[1] == 2.5  # the server's figure wins
+    assert math.isnan(df["cost_usd"].iloc[2])  # no price: no guess
 
 
 def test_price_lookup_by_prefix() -> None:
@@ -601,24 +643,42 @@ def test_sessions_df() -> None:
 
 def test_timeline_frame() -> None:
     bars = timeline_frame({"sesn_a": coding_session(), "sesn_b": short_session()}, model="claude-sonnet-4-6")
-    assert len(bars) == 7 + 6 + 2
-    assert set(bars["row"]) == {"sesn_a model", "sesn_a tools", "sesn_b model"}
+    assert len(bars) == 7 + 2 + 5 + 2  # requests; 2 approval waits; 5 tool runs (not the denied one); sesn_b
+    assert set(bars["row"]) == {
+        "sesn_a model", "sesn_a bash", "sesn_a lookup_price", "sesn_a search_issues", "sesn_b model"
+    }  # fmt: skip
     assert bars["start"].is_monotonic_increasing
     categories = bars.groupby("category").size().to_dict()
-    assert categories == {"model request": 7, "tool call": 3, "error": 3, "running": 2}
+    assert categories == {
+        "model request": 7, "approval wait": 1, "denied": 1, "tool call": 3, "interrupted": 1, "error": 1, "running": 2
+    }  # fmt: skip
     flying = bars[(bars["session_id"] == "sesn_b") & (bars["category"] == "running")].iloc[0]
     assert flying["detail"] == "no usage yet" and flying["duration"] == pd.Timedelta(0)
     running = bars[bars["category"] == "running"]
     assert running.set_index("session_id")["finish"].to_dict() == {"sesn_a": at(21.6), "sesn_b": at(1.0)}
+    # the approved call: its wait (1.0 -> 5.0) and its own time (5.0 -> 5.5) are two bars
+    ls = bars[bars["detail"].str.startswith("ls\n")]
+    assert ls["category"].tolist() == ["approval wait", "tool call"]
+    assert ls["duration"].tolist() == [pd.Timedelta(seconds=4), pd.Timedelta(seconds=0.5)]
+    assert bars[bars["category"] == "denied"]["detail"].iloc[0] == "rm -rf /data\ndenied: it never ran"
 
 
 def test_timeline_figure() -> None:
     pytest.importorskip("plotly")
     figure = timeline(coding_session(), session_id="sesn_a", model="claude-sonnet-4-6", title="demo")
     assert figure.layout.title.text == "demo"
-    assert {trace.name for trace in figure.data} == {"model request", "tool call", "error", "running"}
-    assert sum(len(trace.x) for trace in figure.data) == 13
-    assert "est. $" in figure.to_json()  # serialisable, with the cost in the hover text
+    names = {trace.name for trace in figure.data}
+    assert names == {"model request", "tool call", "approval wait", "denied", "interrupted", "error", "running"}
+    assert sum(len(trace.x) for trace in figure.data) == 14
+    assert {trace.marker.color for trace in figure.data} == {COLORS[name] for name in names}  # the view's colours
+    assert set(figure.data[0].y) <= {"model", "bash", "lookup_price", "search_issues"}  # one lane per tool
+    hover = figure.data[0].hovertemplate
+    assert hover.startswith("<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{customdata[2]}")
+    hovers = [row[2] for trace in figure.data for row in trace.customdata]
+    assert "1,200 in · 40 out · 0 cache read<br>est. $0.0053" in hovers  # formatted, no raw dict, no "\\n"
+    assert all("\n" not in text and "{'" not in text for text in hovers)
+    assert figure.layout.paper_bgcolor == "rgba(0,0,0,0)" and figure.layout.plot_bgcolor == "rgba(0,0,0,0)"
+    assert "est. $" in figure.to_json()  # serialisable
 
 
 def test_timeline_without_plotly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -702,3 +762,83 @@ def test_real_session_log(tmp_path: Path) -> None:
     assert frame["type"].tolist() == [e["type"] for e in events]
     summary = sessions_df([wire_session]).iloc[0]
     assert summary["id"] == session.id and summary["input_tokens"] == wire_session["usage"]["input_tokens"]
+
+
+# ---- a real session: the approval wait apart, export -> load --------------------------------------
+
+_REPLAY = [
+    {"response": {"content": [{"type": "tool_use", "name": "bash", "input": {"command": "echo hello"}}],
+                  "usage": {"input_tokens": 1200, "output_tokens": 40}}},
+    {"response": {"content": "Done.\n\n| word | count |\n|---|--:|\n| hello | 1 |\n\n<script>window.x=1</script>",
+                  "usage": {"input_tokens": 1300, "output_tokens": 30}}},
+]  # fmt: skip
+
+
+def test_real_session_times_export_and_load(
+    runtime_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import nb_agents
+
+    monkeypatch.setenv("NB_AGENTS_SANDBOX", "process")
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text("\n".join(json.dumps(line) for line in _REPLAY) + "\n")
+    agent = nb_agents.Agent.define(
+        {
+            "name": "timed",
+            "model": f"replay:{replay}",
+            "system": "Be brief.",
+            "tools": ["bash"],
+            "permissions": {"bash": "always_ask"},
+        }
+    )
+    session = nb_agents.Session.start(agent, "Say hello", title="timed")
+    try:
+        assert (session.system, session.tool_names) == ("Be brief.", ["bash"])  # what each request carries
+        assert session.wait(timeout=60)["type"] == "requires_action"
+        time.sleep(1.5)  # the user reads the command before approving it
+        session.confirm(session.pending[0]["id"])
+        assert session.wait(timeout=60)["type"] == "end_turn"
+
+        calls = session.tool_calls_df()
+        call = calls.iloc[0]
+        assert call["outcome"] == "ok" and call["confirmation"] == "allow"
+        assert call["approval_wait"] >= pd.Timedelta(seconds=1.5)
+        assert call["duration"] < pd.Timedelta(seconds=1.5)  # the wait is not the tool's time
+        assert call["finished_at"] - call["started_at"] == call["approval_wait"] + call["duration"]
+        assert session.model_requests_df()["input_tokens"].tolist() == [1200, 1300]
+        assert session.estimated_cost() == 0.0  # a replay model costs nothing
+
+        jsonl = session.export(tmp_path / "run.jsonl")
+        page = session.export(tmp_path / "run.html").read_text()
+        saved = nb_agents.load(jsonl)
+        assert (saved.id, saved.title, saved.model) == (session.id, "timed", f"replay:{replay}")
+        pd.testing.assert_frame_equal(saved.events_df(), session.events_df())
+        pd.testing.assert_frame_equal(saved.tool_calls_df(), calls)
+        pd.testing.assert_frame_equal(saved.model_requests_df(), session.model_requests_df())
+        assert saved.timeline() is not None
+
+        assert page.startswith("<!doctype html>") and session.id in page
+        assert "<td>hello</td>" in page and "echo hello" in page  # the answer's table, the command
+        assert "<script" not in page.replace("&lt;script", "")  # the agent's tag is text, never a script
+        assert "waited" in page and "for approval" in page
+    finally:
+        session.close()
+
+
+def test_load_says_what_is_wrong(tmp_path: Path) -> None:
+    import nb_agents
+
+    with pytest.raises(NbAgentsError, match="cannot read it"):
+        nb_agents.load(tmp_path / "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "user.message"}\nnot json\n')
+    with pytest.raises(NbAgentsError, match="line 2 is not JSON"):
+        nb_agents.load(bad)
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"type": "agent.message", "id": "sevt_1", "session_id": "sesn_9", "content": []}) + "\n")
+    saved = nb_agents.load(bare)
+    assert saved.id == "sesn_9" and len(saved.events_df()) == 1
+    with pytest.raises(NbAgentsError, match=r"\.jsonl file .* \.html file"):
+        saved.export(tmp_path / "run.csv")

@@ -4,9 +4,14 @@ One JupyterLab server (``tests/_lab.py``) serves a copy of ``notebooks/`` for th
 kernels get their own ``NB_AGENTS_HOME`` and the process sandbox. In the page:
 
 - ``test_quickstart_in_jupyterlab``: run the quickstart's cells one by one up to ``%%session``;
-  the live view fills in as events arrive; click **Approve** on the ``bash`` call, see its
-  result and the answer; send the next message from the view's box, approve the slow job and
-  click **Interrupt**; no notice in the view, no error in the notebook or the page.
+  the live view fills in as events arrive; the whole script of the ``bash`` call is readable
+  beside **Approve** (and the header says "waiting for you"); approve it, see its result and
+  the answer, whose Markdown table is a table; search the log (rows hide); send the next
+  message from the view's box, approve the slow job and click **Interrupt** (labelled
+  "interrupted", not a failure); show the session's transcript, save the notebook, reload
+  it in a kernel that never ran it and see the transcript there; and the saved file as
+  nbconvert renders it (as nbviewer does) with JavaScript off; no notice in the view, no error
+  in the notebook or the page.
 - ``test_render_10k_events_in_jupyterlab``: the time from running a cell that displays a
   ``SessionView`` of a 10,000-event log to the view having drawn it (``bench/README.md``).
 
@@ -39,6 +44,7 @@ from tests._lab import (
     run_cell,
     stop_nb_agents_server,
 )
+from tests._view_harness import sample_events
 
 pytestmark = pytest.mark.browser
 
@@ -205,13 +211,26 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         mark("awaiting approval")
         assert int(view.get_attribute("data-count") or 0) > 0
         assert view.get_attribute("data-awaiting") == "1"
-        assert "bash wants to run python3" in view.locator(".nbav-ask").inner_text()
+        assert "waiting for you" in view.locator(".nbav-status").inner_text()
+        ask = view.locator(".nbav-ask")
+        assert "bash wants to run" in ask.inner_text()
+        script = view.locator("[data-role=approval-input]")
+        assert script.is_visible()
+        whole = script.inner_text()
+        for line in ("import csv, collections", "for region, revenue in total.most_common():", "print('total ', sum("):
+            assert line in whole, f"{line!r} is not in the approval box: {whole!r}"  # every line, not the first
+        assert script.locator("span").count() > 10  # highlighted
         page.shot("01-awaiting-approval.png", view)
 
         # 2. approve it in the view: the tool runs, its result and the agent's answer appear
         first_call = approve.get_attribute("data-tool-use-id")
         approve.click()
         view.get_by_text("North leads with 255").wait_for(timeout=60 * SECOND)
+        table = view.locator(".nbav-md table")  # the answer's Markdown table, rendered (after its preview)
+        table.wait_for(timeout=30 * SECOND)
+        assert table.locator("tbody tr").count() == 3 and table.locator("th").first.inner_text() == "region"
+        assert table.locator("tbody tr").first.locator("td").first.inner_text() == "north"
+        assert "| region |" not in view.locator(".nbav-rows").inner_text()  # no raw Markdown
         _wait_view(p, selector, "el.dataset.status === 'idle' && el.dataset.awaiting === '0'")
         mark("answered")
         # no cell ran since the %%session cell: these events reached the page in the background
@@ -219,10 +238,24 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         bash = view.locator(f".nbav-row[data-event-id='{first_call}']")
         assert "ok" in bash.locator(".nbav-badge").inner_text()
         bash.locator("summary").click()  # open the call: its input and result
-        result = bash.locator("pre.nbav-pre").nth(1)
+        result = bash.locator("pre.nbav-pre").last  # after the highlighted input
         assert "north    255" in result.inner_text() and result.is_visible()
         assert "approved bash" in view.inner_text()
+        assert "waited" in bash.locator(".nbav-waited").inner_text()  # the wait, apart from the tool's time
         page.shot("02-after-approve.png", view, bash)
+
+        # 2b. search the log: the rows without the word hide; clearing it shows them again
+        rows_before = int(view.get_attribute("data-shown") or 0)
+        view.locator("[data-role=search]").fill("north")
+        _wait_view(p, selector, f"Number(el.dataset.shown) < {rows_before}")
+        shown = view.locator(".nbav-rows > .nbav-row:not(.nbav-filtered)")
+        assert 0 < shown.count() < rows_before
+        texts = shown.evaluate_all("(rows) => rows.map((r) => r.textContent)")  # closed details count too
+        assert all("north" in text.lower() for text in texts)
+        assert view.locator(".nbav-rows > .nbav-row.nbav-filtered").first.is_hidden()
+        page.shot("02b-search.png", view)
+        view.locator("[data-role=search]").fill("")
+        _wait_view(p, selector, f"Number(el.dataset.shown) === {rows_before}")
 
         # 3. the next message from the view's box; approve the slow job, then Interrupt it
         view.locator("[data-role=message]").fill("Now run the slow forecast.")
@@ -244,9 +277,9 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         mark("interrupted")
         assert stopped < 20, f"the 60 s job should stop soon after Interrupt, it took {stopped:.1f} s"
         slow = view.locator(f".nbav-row[data-event-id='{slow_call}']")
-        assert "error" in slow.locator(".nbav-badge").inner_text()
+        assert "interrupted" in slow.locator(".nbav-badge").inner_text()  # labelled, not a failure
         slow.locator("summary").click()
-        assert "Interrupted by the user" in slow.locator("pre.nbav-pre-err").inner_text()
+        assert "Interrupted by the user" in slow.locator("pre.nbav-pre").last.inner_text()
         assert view.locator(".nbav-row[data-kind=interrupt]").count() == 1
         assert interrupt.is_disabled()  # idle again
         page.shot("03-interrupted.png", view, slow)
@@ -258,6 +291,43 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         notices = view.locator("[data-role=notice]").all_inner_texts()
         assert notices == [], f"the view showed notices: {notices}"
         assert output_errors(p) == []
+
+        # 5. the dark theme: the timeline (transparent, mid-grey text) and the view follow it
+        chart = max(c["index"] for c in notebook if c["source"].strip() == "session.timeline()")
+        figure = p.locator(_tag_cell(p, chart, "timeline").replace(" .nbav", " .js-plotly-plot"))
+        run_cell(p, chart)
+        figure.wait_for(timeout=30 * SECOND)
+        p.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        p.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30 * SECOND)
+        background = figure.locator(".main-svg").first.evaluate("(svg) => getComputedStyle(svg).backgroundColor")
+        assert background in ("rgba(0, 0, 0, 0)", "transparent"), background  # the notebook's colour shows through
+        lanes = figure.locator(".ytick text").all_text_contents()
+        assert {"model", "bash", "write"} <= set(lanes), lanes  # one lane per tool
+        page.shot("07-dark-theme-timeline.png", figure)
+        page.shot("08-dark-theme-view.png", view)
+        p.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        p.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30 * SECOND)
+
+        # 6. the transcript, saved: reopened in a kernel that never ran the session, and as nbviewer shows it
+        last = max(c["index"] for c in notebook if c["source"].strip() == "session")
+        transcript = p.locator(_tag_cell(p, last, "transcript").replace(" .nbav", " .nbav-static"))
+        run_cell(p, last)
+        assert "North leads with 255" in (transcript.text_content() or "")  # rows out of sight have no innerText
+        p.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        p.wait_for_function(_SAVED, timeout=30 * SECOND)
+        page.check()
+        p.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        open_notebook(p, lab, "quickstart.ipynb")  # a new kernel: the session is in no kernel's memory
+        mark("reopened")
+        saved = p.locator(".jp-Cell .nbav-static").last
+        saved.wait_for(timeout=30 * SECOND)
+        saved.scroll_into_view_if_needed()
+        assert "North leads with 255" in (saved.text_content() or "")
+        assert saved.locator(".nbav-md table tbody tr").count() == 3  # still a table
+        assert "interrupted" in (saved.text_content() or "")
+        page.shot("05-reopened-transcript.png", saved)
+
+        _nbviewer_shot(page, lab)
         page.check()
     except BaseException:
         print(page.failed())
@@ -270,9 +340,43 @@ def test_quickstart_in_jupyterlab(page: Page, lab: Lab) -> None:
         print(f"quickstart in JupyterLab, seconds since start: {timings}; data-count went {counts}")
 
 
+_SAVED = "() => !window.jupyterapp.shell.currentWidget.context.model.dirty"
+
+
+def _nbviewer_shot(page: Page, lab: Lab) -> None:
+    """The saved notebook as nbconvert renders it (what nbviewer shows), read with JavaScript off."""
+    import subprocess
+    import sys
+
+    out = lab.root / "quickstart.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output", out.stem, "quickstart.ipynb"],
+        cwd=lab.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    context = page.context.browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
+    try:
+        static = context.new_page()
+        static.route(
+            "**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_()
+        )
+        static.goto(out.as_uri())
+        transcript = static.locator(".nbav-static").last
+        assert "North leads with 255" in (transcript.text_content() or "")
+        assert transcript.locator(".nbav-md table tbody tr").count() == 3
+        transcript.scroll_into_view_if_needed()
+        static.screenshot(path=str(ARTIFACTS / "06-nbconvert-no-javascript.png"))
+    finally:
+        context.close()
+
+
 _RENDER_SETUP = """\
+import json
+
 from nb_agents.notebook._view import SessionView
-from nb_agents.notebook._view_harness import sample_events
 
 
 class LogOnly:
@@ -294,7 +398,7 @@ class LogOnly:
         return None
 
 
-log = LogOnly(sample_events(910)[:EVENTS])
+log = LogOnly(json.load(open("render_10k.json")))
 len(log.events)
 """
 
@@ -355,6 +459,7 @@ def test_render_10k_events_in_jupyterlab(page: Page, lab: Lab) -> None:
         ],
     }
     (lab.root / "render_10k.ipynb").write_text(json.dumps(notebook))
+    (lab.root / "render_10k.json").write_text(json.dumps(sample_events(910)[:events]))
     p = page.page
     try:
         open_notebook(p, lab, "render_10k.ipynb")

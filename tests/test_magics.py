@@ -31,7 +31,10 @@ def test_define_start_and_follow(kernel: Kernel, tmp_path: Path) -> None:
         {"content": [{"type": "tool_use", "name": "bash", "input": {"command": "echo from-the-kernel"}}]},
         {"content": "All done."},
     )
-    assert kernel.run("%load_ext nb_agents").status == "ok"
+    loaded = kernel.run("%load_ext nb_agents")
+    assert loaded.status == "ok"
+    bundle = "".join(loaded.data("text/html"))
+    assert "_itables_" in bundle and "https://" not in bundle.split("<script")[1][:500]  # the bundle is inline
     agent = kernel.run(f"%%agent analyst\nmodel: replay:{script}\ntools: [bash]\n")
     assert agent.status == "ok", agent.text
     assert "Agent(name='analyst'" in agent.text and "version=1" in agent.text
@@ -49,6 +52,15 @@ def test_define_start_and_follow(kernel: Kernel, tmp_path: Path) -> None:
     assert kernel.run("print(run.title)").text.strip() == "first run"
     listing = kernel.run("%sessions")
     assert "first run" in listing.text
+    table = "".join(listing.data("text/html"))
+    assert "new ITable(" in table and "first run" in table  # an interactive table, with a static preview
+    columns = kernel.run("print(list(_.columns))").text  # the value %sessions returned
+    assert "'cost_usd'" in columns and "'agent_id'" not in columns  # the compact default set
+    assert "'agent_id'" in kernel.run("every = %sessions --all\nprint(list(every.columns))").text
+    calls = kernel.run("run.tool_calls_df()[['name', 'duration']]")
+    assert "duration (s)" in "".join(calls.data("text/html"))  # durations in seconds
+    plain = kernel.run("import pandas as pd; pd.DataFrame({'a': [1]})")
+    assert "ITable" not in "".join(plain.data("text/html"))  # other frames keep pandas' HTML
     agents = kernel.run("%agents")
     assert "analyst" in agents.text
 

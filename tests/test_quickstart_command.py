@@ -45,6 +45,7 @@ def test_quickstart_launches_jupyterlab_on_the_quickstart(tmp_path: Path) -> Non
         notebook = httpx.get(f"http://127.0.0.1:{port}/api/contents/quickstart.ipynb", timeout=10).json()
         assert notebook["type"] == "notebook"
         assert any("%%session analyst" in "".join(c["source"]) for c in notebook["content"]["cells"])
+        assert (REPO / ".state" / "notebooks" / "quickstart.ipynb").is_file()  # it serves a copy, not the tracked file
         assert httpx.get(f"http://127.0.0.1:{port}/lab", timeout=10).status_code == 200
     finally:
         if proc.poll() is None:

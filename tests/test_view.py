@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
+from nb_agents.notebook._markdown import sanitize, tool_input_html
 from nb_agents.notebook._view import SessionView
-from nb_agents.notebook._view_harness import chromium, run_page, sample_events, view_state
 from nb_agents.notebook._view_model import ViewLog
 from nb_agents.notebook._view_rows import shorten, to_row
+from tests._view_harness import chromium, run_page, sample_events, view_state
 
 T0 = "2026-11-21T09:00:00.000000Z"
 
@@ -187,13 +188,100 @@ def test_rows_are_compact_and_keep_what_the_view_shows() -> None:
     rows = [to_row(event, n, None if n == 0 else n * 10) for n, event in enumerate(events)]
     assert rows[0] == {"n": 0, "k": "user", "id": "sevt_m", "q": 1, "x": "hi"}
     tool = {"name": "bash", "in": {"command": "ls"}, "perm": "ask"}
-    assert rows[1] == {"n": 1, "k": "tool", "id": "sevt_u", "t": 10, **tool}
+    assert rows[1] == {"n": 1, "k": "tool", "id": "sevt_u", "t": 10, **tool, "hl": '<pre class="nbav-hl">ls\n</pre>'}
     assert rows[2] == {"n": 2, "k": "result", "id": "sevt_r", "t": 20, "ref": "sevt_u", "err": 1, "x": "out"}
     assert rows[3] == {"n": 3, "k": "mend", "id": "sevt_e", "t": 30, "ref": "sevt_s", "u": [7, 0, 0, 0]}
     assert rows[4] == {"n": 4, "k": "status", "id": "sevt_i", "t": 40, "st": "idle", "x": "requires_action"}
     assert rows[5] == {**failed, "x": "no credit"}
     assert rows[6] == {"n": 6, "k": "confirm", "id": "sevt_c", "t": 60, "ref": "sevt_u", "ok": 0, "x": "no"}
     assert rows[7] == {"n": 7, "k": "event", "id": "sevt_z", "t": 70, "ty": "agent.thread_context_compacted"}
+
+
+def _tags(markup: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Every start tag of ``markup`` with its attributes, as a browser's parser sees them."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, attrs))
+
+    Collect().feed(markup)
+    return found
+
+
+def test_agent_markdown_is_rendered_and_can_never_inject_script() -> None:
+    attack = (
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        '<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> '
+        "[click](javascript:alert(1)) <a href='#' onclick='x()'>a</a> ![remote](https://example.com/p.png)\n\n"
+        "```python\nprint('hi')\n```\n\n$e^{i\\pi} + 1 = 0$"
+    )
+    row = to_row(ev("agent.message", "sevt_a", content=text(attack)), 0, 0)
+    markup = row["h"]
+    assert "<table>" in markup and "<td>1</td>" in markup  # a Markdown table is a table
+    assert '<pre class="nbav-hl">' in markup and '<span class="nb">print</span>' in markup  # highlighted code
+    assert "<math" in markup and "<mi>π</mi>" in markup  # math as MathML: no fetch, no script
+    tags = _tags(markup)
+    assert not [t for t in tags if t[0] == "script" or any(k.startswith("on") for k, _ in t[1])], tags
+    assert not [t for t in tags if any("javascript:" in (v or "") for _, v in t[1])]
+    assert not [t for t in tags if t[0] == "img"]  # neither the injected one nor the remote one
+    assert "&lt;script&gt;" in markup  # the tag is shown as text, inert
+    assert '<a href="https://example.com/p.png"' in markup  # a remote image is a link, never fetched
+    # defence in depth: HTML that got past the parser is cleaned by the allow-list sanitiser
+    assert sanitize('<p onclick="x()">a</p><script>b</script><img src="http://e/x">') == "<p>a</p><img>"
+    # images from content blocks show inline as data: URLs
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    result = to_row(ev("agent.tool_result", "r", tool_use_id="u", content=[image]), 0, 0)
+    assert result["h"] == '<img src="data:image/png;base64,iVBORw0KGgo=" alt="image">'
+    # user text is shown as written, never as Markdown
+    assert "h" not in to_row(ev("user.message", "m", content=text("# not a heading")), 0, 0)
+
+
+def test_approval_input_is_whole_and_highlighted() -> None:
+    script = "python3 - <<'PY'\n" + "\n".join(f"print({i})" for i in range(12)) + "\nPY"
+    row = to_row(ev("agent.tool_use", "u", name="bash", input={"command": script}, evaluated_permission="ask"), 0, 0)
+    assert row["hl"].startswith('<pre class="nbav-hl">') and '<span class="w"> </span>' in row["hl"]
+    assert all(f"print({i})" in row["hl"] for i in range(12))  # every line of the script, not the first
+    edit = {"file_path": "app.py", "old_string": "x = 1", "new_string": "x = 2"}
+    markup = tool_input_html("edit", edit)
+    assert (
+        "app.py" in markup and '<span class="gd">-x = 1</span>' in markup and '<span class="gi">+x = 2</span>' in markup
+    )
+    write = tool_input_html("write", {"file_path": "a.py", "content": "<script>x</script>"})
+    assert "<script>" not in write and "a.py" in write
+    assert "hl" not in to_row(ev("agent.tool_use", "v", name="bash", input={}, evaluated_permission="allow"), 0, 0)
+
+
+def test_denied_and_interrupted_calls_are_labelled_not_failed() -> None:
+    log = ViewLog()
+    rows = log.apply(
+        [
+            ev("agent.tool_use", "u1", name="bash", input={"command": "rm -rf /"}, evaluated_permission="ask"),
+            ev("user.tool_confirmation", "c1", tool_use_id="u1", result="deny"),
+            ev("agent.tool_result", "r1", tool_use_id="u1", content=text("Permission denied"), is_error=True),
+            ev("agent.tool_use", "u2", name="bash", input={"command": "sleep 60"}, evaluated_permission="allow"),
+            ev("user.interrupt", "i"),
+            ev("agent.tool_result", "r2", tool_use_id="u2", content=text("Interrupted"), is_error=True),
+            ev("agent.tool_use", "u3", name="bash", input={"command": "false"}, evaluated_permission="allow"),
+            ev("agent.tool_result", "r3", tool_use_id="u3", content=text("exit 1"), is_error=True),
+        ]
+    )
+    results = [r for r in rows if r["k"] == "result"]
+    assert [r.get("o") for r in results] == ["denied", "interrupted", None]
+    assert log.errors == 1  # only the call that really failed
+
+
+def test_budget_and_spend_reach_the_header() -> None:
+    usage = {"input_tokens": 10, "list_cost": {"amount": "120", "currency": "USD"}}
+    budget = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"}}
+    log = ViewLog()
+    [row] = log.apply([ev("session.usage", "s", usage=usage, budget=budget)])
+    assert row["k"] == "usage" and row["x"] == "$1.20" and row["bx"] == "$25.00"
+    assert log.spend == {"spent": "$1.20", "budget": "$25.00"}
+    log.apply([ev("session.usage", "s2", usage={"list_cost": {"amount": "300", "currency": "USD"}}, budget=None)])
+    assert log.spend == {"spent": "$3.00"}
 
 
 def test_long_text_and_big_inputs_are_shortened_head_and_tail() -> None:
@@ -373,6 +461,10 @@ def test_repr_is_a_deterministic_summary(views: list[SessionView]) -> None:
     data, _ = first._repr_mimebundle_()
     assert data["text/plain"] == expected and "application/vnd.jupyter.widget-view+json" in data
     assert not re.search(r"0x[0-9a-f]+|\d{2}:\d{2}:\d{2}", expected)
+    # the static fallback a saved notebook keeps: the transcript, no script
+    fallback = data["text/html"]
+    assert '<div class="nbav nbav-static" data-count="13">' in fallback and "<script" not in fallback
+    assert "data_0.csv has 1000 rows" in fallback and "awaiting approval" in fallback and "boom" in fallback
 
 
 def test_ten_thousand_events_stay_cheap(views: list[SessionView]) -> None:
@@ -456,7 +548,7 @@ def test_browser_renders_the_log_and_sends_the_clicks(views: list[SessionView]) 
     total = len(events) + 1
     assert report["count"] == str(total) and report["rows"] == total and report["awaiting"] == "1"
     assert report["previews"] == ["Working on it"]
-    assert report["bars"] == 6 + 4  # 6 model requests, 4 tool calls
+    assert report["bars"] == 6 + 4 + 2  # 6 model requests, 4 tool calls, 2 waits for approval (one still on)
     sent_msgs = [m for m in report["sent"] if m["type"] != "sync"]
     assert [(m["type"], m.get("tool_use_id"), m.get("allow"), m.get("text")) for m in sent_msgs] == [
         ("confirm", "sevt_ask", True, None),
@@ -629,3 +721,92 @@ def test_kernel_delivers_updates_when_idle_and_while_busy() -> None:
         assert "[('confirm', 'sevt_x', False, 'no')] SessionView(sesn_fake, status=idle, 60 events:" in printed
     finally:
         kernel.shutdown()
+
+
+@needs_chromium
+def test_browser_reads_approvals_markdown_search_and_budget(views: list[SessionView], tmp_path: Path) -> None:
+    script = "python3 - <<'PY'\n" + "\n".join(f"print('line {i}')" for i in range(14)) + "\nPY"
+    attack = (
+        "| region | revenue |\n|:--|--:|\n| north | 255 |\n\n"
+        '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> [x](javascript:window.pwned=3)'
+    )
+    budget = {"type": "limit", "max_list_cost": {"amount": "2500", "currency": "USD"}}
+    events = [
+        ev("user.message", "m", content=text("Which region sells most?")),
+        ev("agent.message", "a", content=text(attack)),
+        ev("agent.tool_use", "u1", name="bash", input={"command": script}, evaluated_permission="ask"),
+        ev("agent.tool_use", "u2", name="write", input={"file_path": "a.py", "content": "x = 1\n"},
+           evaluated_permission="ask"),
+        ev("span.model_request_start", "q"),
+        ev("span.model_request_end", "e", model_request_start_id="q", model_usage={"input_tokens": 1200}),
+        ev("session.usage", "s", usage={"list_cost": {"amount": "12", "currency": "USD"}}, budget=budget),
+        ev("session.status_idle", "i", stop_reason={"type": "requires_action", "event_ids": ["u1", "u2"]}),
+    ]  # fmt: skip
+    session = FakeSession(events)
+    session.system, session.tool_names = "You are a careful analyst.", ["bash", "write"]  # type: ignore[attr-defined]
+    view, sent = open_view(views, session)
+    shot = tmp_path / "view.png"
+    probe = """
+      report.header = el.querySelector('.nbav-status').textContent;
+      report.statusClass = el.querySelector('.nbav-status').className;
+      report.cost = el.querySelector('.nbav-cost').textContent;
+      report.inputs = [...el.querySelectorAll('[data-role=approval-input]')].map((e) => e.textContent);
+      const boxes = el.querySelectorAll('[data-role=approval-input] pre');
+      report.scrolls = [...boxes].map((e) => getComputedStyle(e).overflowY);
+      report.cells = [...el.querySelectorAll('.nbav-md td')].map((e) => e.textContent);
+      report.images = el.querySelectorAll('.nbav-md img').length;
+      report.links = [...el.querySelectorAll('.nbav-md a')].map((a) => a.getAttribute('href'));
+      await sleep(50);
+      report.pwned = window.pwned ?? null;
+      const search = el.querySelector('[data-role=search]');
+      search.value = 'north'; search.dispatchEvent(new Event('input'));
+      report.searched = [el.dataset.shown, [...el.querySelectorAll('.nbav-rows > .nbav-row')]
+        .filter((r) => getComputedStyle(r).display !== 'none').map((r) => r.dataset.kind)];
+      search.value = ''; search.dispatchEvent(new Event('input'));
+      el.querySelector('[data-filter=messages]').click();
+      report.filtered = [...el.querySelectorAll('.nbav-rows > .nbav-row')]
+        .filter((r) => getComputedStyle(r).display !== 'none').map((r) => r.dataset.kind);
+      el.querySelector('[data-filter=messages]').click();
+      click('full');
+      report.full = getComputedStyle(el.querySelector('.nbav-log')).maxHeight;
+      const request = el.querySelector('.nbav-k-mend details');
+      request.open = true;
+      await sleep(50);
+      report.request = request.textContent;
+    """
+    state = view_state(view)
+    report = run_page(state, [], [{"type": "sync", "t0": state["backlog"]["t0"], "items": [], "done": True}], probe,
+                      screenshot=shot)  # fmt: skip
+    assert report["errors"] == []
+    assert report["header"] == "● waiting for you" and "nbav-st-waiting" in report["statusClass"]
+    assert report["cost"] == "$0.12 of $25.00 budget"
+    assert len(report["inputs"]) == 2  # each waiting call has its own box
+    assert all(f"print('line {i}')" in report["inputs"][0] for i in range(14))  # the whole script
+    assert "write a.py" in report["inputs"][1] and "x = 1" in report["inputs"][1]
+    assert report["scrolls"] == ["auto", "auto"]
+    assert report["cells"] == ["north", "255"]  # a Markdown table is a table
+    assert report["images"] == 0 and report["links"] == [] and report["pwned"] is None  # inert
+    shown, kinds = report["searched"]
+    assert kinds == ["agent"] and shown == "1"  # the rows without "north" are hidden
+    assert "agent" not in report["filtered"] and "user" not in report["filtered"] and "tool" in report["filtered"]
+    assert report["full"] == "none"  # reading mode: the log at full height
+    request = report["request"]  # what the model request carried
+    assert "1,200" in request and "You are a careful analyst." in request and "bash, write" in request
+    assert "1 user messages, 1 agent messages, 2 tool calls" in request
+    assert shot.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_browser_without_a_kernel_says_so_instead_of_loading(views: list[SessionView]) -> None:
+    view, _ = open_view(views, FakeSession(sample_events(60)), max_rows=100)  # 660 events, 100 in the backlog
+    state = view_state(view)
+    script = """
+      report.before = el.querySelector('.nbav-hidden').textContent;
+      await sleep(5600);  // nobody answers the sync request: a saved notebook without its kernel
+      report.after = el.querySelector('.nbav-hidden').textContent;
+    """
+    report = run_page(state, [], [], script)  # no sync reply
+    assert report["errors"] == []
+    assert "loading" in report["before"]
+    assert "not in this saved view (no kernel)" in report["after"] and "loading" not in report["after"]
+    assert report["rows"] == 100  # what the saved state holds is drawn

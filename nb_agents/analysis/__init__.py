@@ -41,10 +41,11 @@ from nb_agents._prices import PRICES, PRICES_AS_OF, ModelPrice, estimate_cost, p
 from nb_agents.analysis._events import events_df
 from nb_agents.analysis._requests import model_requests_df
 from nb_agents.analysis._sessions import sessions_df
-from nb_agents.analysis._timeline import timeline, timeline_frame
+from nb_agents.analysis._timeline import COLORS, timeline, timeline_frame
 from nb_agents.analysis._tools import tool_calls_df
 
 __all__ = [
+    "COLORS",
     "ModelPrice",
     "PRICES",
     "PRICES_AS_OF",

@@ -280,7 +280,13 @@ def bools(n: int, values: Any, rows: Any = None) -> Any:
 
 
 def frame(columns: Mapping[str, Any]) -> pd.DataFrame:
-    """A DataFrame with the given ``{name: array}`` columns (kept in order)."""
+    """A DataFrame with the given ``{name: array}`` columns (kept in order).
+
+    It is marked ``attrs["nb_agents"] = True`` (pandas keeps it through selection and
+    filtering): with ``%load_ext nb_agents``, a notebook shows such frames as interactive tables.
+    """
     import pandas as pd
 
-    return pd.DataFrame(dict(columns), copy=False)
+    made = pd.DataFrame(dict(columns), copy=False)
+    made.attrs["nb_agents"] = True
+    return made

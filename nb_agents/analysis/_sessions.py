@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from nb_agents.analysis import _columns as col
+from nb_agents.analysis._prices import price_for
 from nb_agents.analysis._requests import session_model
 from nb_agents.analysis._times import timestamps
 
@@ -32,6 +33,7 @@ SESSION_COLUMNS = (
     "cache_creation_input_tokens",
     "active_seconds",
     "list_cost_usd",
+    "cost_usd",
 )
 """The columns of ``sessions_df``, in order."""
 
@@ -45,7 +47,10 @@ def sessions_df(sessions: Iterable[Any]) -> pd.DataFrame:
     cumulative usage ``input_tokens``, ``output_tokens``, ``cache_read_input_tokens`` and
     ``cache_creation_input_tokens`` (Int64; the 5-minute and 1-hour cache writes added up),
     ``active_seconds`` (float64: ``usage.active_seconds``, else ``stats.active_seconds``) and
-    ``list_cost_usd`` (float64: ``usage.list_cost`` in USD when the server reports it, else NaN).
+    ``list_cost_usd`` (float64: ``usage.list_cost`` in USD when the server reports it, else NaN)
+    and ``cost_usd`` (float64: ``list_cost_usd`` when reported, else estimated from the tokens
+    and the model's list price, ``PRICES``; NaN for a model without a price). The local runtime
+    reports no ``list_cost``, so ``cost_usd`` is its estimate.
 
     Args:
         sessions: Session objects: wire dicts or SDK objects, e.g. ``client.beta.sessions.list()``.
@@ -106,7 +111,20 @@ def sessions_df(sessions: Iterable[Any]) -> pd.DataFrame:
         "active_seconds": np.array([_number(a) for a in active], dtype=np.float64),
         "list_cost_usd": np.array([_usd(u.get("list_cost")) for u in usages], dtype=np.float64),
     }
+    estimated = [_estimate(row, model) for row, model in zip(counts.tolist(), columns["model"], strict=True)]
+    columns["cost_usd"] = np.where(
+        np.isnan(columns["list_cost_usd"]), np.array(estimated, dtype=np.float64), columns["list_cost_usd"]
+    )
     return col.frame(columns)
+
+
+def _estimate(counts: list[float], model: Any) -> float:
+    """The list-price estimate of a session's cumulative tokens (both cache TTLs at the 5-minute rate)."""
+    price = price_for(model if isinstance(model, str) else None)
+    if price is None or any(c != c for c in counts[:2]):
+        return float("nan")
+    read, written = (0.0 if c != c else c for c in counts[2:])
+    return price.cost(counts[0], counts[1], written, read)
 
 
 def _dict(value: Any) -> dict[str, Any]:

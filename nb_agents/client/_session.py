@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from nb_agents._load import SessionLog
 from nb_agents.client._backends import client_for, default_backend
 from nb_agents.client._follow import Follower, wait_until
 from nb_agents.client._local import check_server_credentials
@@ -20,7 +21,6 @@ from nb_agents.errors import NbAgentsError, SpecError
 
 if TYPE_CHECKING:
     import anthropic
-    import pandas as pd
 
     from nb_agents.client._resources import Agent, Environment
 
@@ -64,14 +64,36 @@ def _field(obj: Any, name: str) -> Any:
     return dump(mode="json") if dump is not None else value
 
 
-class Session:
+def _sent_to_model(agent: Any) -> tuple[str | None, list[str]]:
+    """The system prompt and the tool names of a session's agent snapshot: what every request carries."""
+    from nb_agents.spec import AGENT_TOOL_NAMES, tool_permission
+
+    try:
+        wire = agent.to_dict(mode="json") if hasattr(agent, "to_dict") else dict(agent)
+        tools = list(wire.get("tools") or [])
+        names = [n for n in AGENT_TOOL_NAMES if tool_permission(tools, n)[0] != "deny"]
+        names += [t["name"] for t in tools if t.get("type") == "custom"]
+        names += [f"mcp:{t['mcp_server_name']}" for t in tools if t.get("type") == "mcp_toolset"]
+        system = wire.get("system")
+        return (system if isinstance(system, str) else None), names
+    except Exception:  # a snapshot this version does not know: the view shows less, nothing fails
+        return None, []
+
+
+class Session(SessionLog):
     """One session on a backend, with its event log kept current in the background.
+
+    The read side (``events_df``, ``tool_calls_df``, ``model_requests_df``, ``timeline``,
+    ``estimated_cost``, ``transcript``, ``export``) comes from ``SessionLog``; in a notebook,
+    ``session.view()`` is the live view and ``session`` itself shows the static transcript.
 
     Attributes:
         id: The session id.
         backend: ``local`` or ``hosted``.
         title: The session's title.
         model: The model id of the agent version the session pinned.
+        system: That agent's system prompt (None if it has none): what every model request carries.
+        tool_names: That agent's enabled tools (built-in, custom, ``mcp:<server>``).
     """
 
     def __init__(self, client: anthropic.Anthropic, session: Any, backend: str, *, follow: bool = True) -> None:
@@ -80,6 +102,7 @@ class Session:
         self.backend = backend
         self.title: str | None = session.title
         self.model: str = session.agent.model.id
+        self.system, self.tool_names = _sent_to_model(session.agent)
         self._status: str = session.status
         self._stop_reason: dict[str, Any] | None = None
         self._usage = {k: 0 for k in _USAGE_KEYS}
@@ -319,43 +342,9 @@ class Session:
                 raise TimeoutError(f"session {self.id} is still {self._status} after {timeout}s")
         return dict(self._stop_reason or {"type": self._status})
 
-    def estimated_cost(self) -> float | None:
-        """Estimated USD cost of the model requests so far (None for unknown models)."""
-        frame = self.model_requests_df()
-        if frame.empty:
-            return 0.0
-        cost = frame["cost_usd"].sum(min_count=1)
-        return None if cost != cost else float(cost)
-
     def close(self) -> None:
         """Stop following the session (it keeps running on its backend)."""
         self._follower.stop()
-
-    # ---- analysis ----------------------------------------------------------------------------
-
-    def events_df(self) -> pd.DataFrame:
-        """One row per event (see ``nb_agents.analysis.events_df``)."""
-        from nb_agents.analysis import events_df
-
-        return events_df(self.events, session_id=self.id)
-
-    def tool_calls_df(self) -> pd.DataFrame:
-        """One row per tool call, use paired with result."""
-        from nb_agents.analysis import tool_calls_df
-
-        return tool_calls_df(self.events, session_id=self.id)
-
-    def model_requests_df(self) -> pd.DataFrame:
-        """One row per model request, with tokens and estimated cost."""
-        from nb_agents.analysis import model_requests_df
-
-        return model_requests_df(self.events, session_id=self.id, model=self.model)
-
-    def timeline(self) -> Any:
-        """A plotly timeline of model requests and tool calls."""
-        from nb_agents.analysis import timeline
-
-        return timeline(self.events, session_id=self.id)
 
     # ---- display -----------------------------------------------------------------------------
 

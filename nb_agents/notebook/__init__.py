@@ -15,10 +15,14 @@ __all__ = ["SessionView", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register nb_agents' magics in an IPython shell."""
+    """Register nb_agents' magics in an IPython shell; in a notebook, its frames as interactive tables."""
     from nb_agents.notebook._magics import NbAgentsMagics
 
     ipython.register_magics(NbAgentsMagics)
+    if getattr(ipython, "kernel", None) is not None:  # a notebook front end, not a terminal
+        from nb_agents.notebook._tables import register
+
+        register(ipython)
 
 
 def __getattr__(name: str) -> Any:

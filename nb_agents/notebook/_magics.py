@@ -19,7 +19,21 @@ from IPython.display import display
 from nb_agents.client import Agent, Environment, Session, attach, client_for
 from nb_agents.errors import NbAgentsError
 
-__all__ = ["NbAgentsMagics"]
+__all__ = ["SESSIONS_COLUMNS", "NbAgentsMagics"]
+
+SESSIONS_COLUMNS = (
+    "id",
+    "title",
+    "status",
+    "agent_name",
+    "model",
+    "created_at",
+    "input_tokens",
+    "output_tokens",
+    "active_seconds",
+    "cost_usd",
+)
+"""The columns ``%sessions`` shows (``%sessions --all``: every column of ``sessions_df``)."""
 
 _BACKEND_HELP = "local (default: the background nb-agents server) or hosted (ANTHROPIC_API_KEY)"
 
@@ -70,6 +84,15 @@ def _budget(value: str | None) -> float | None:
     return dollars
 
 
+def _without_cwd(text: str) -> str:
+    """``text`` with the working directory's absolute path made relative (a saved notebook
+    carries no machine path: ``replay:/home/me/nb/data/x.jsonl`` shows as ``replay:data/x.jsonl``)."""
+    import os
+
+    cwd = os.getcwd().rstrip(os.sep) + os.sep
+    return text.replace(f"replay:{cwd}", "replay:") if len(cwd) > 1 else text
+
+
 def _identifier(name: str, what: str) -> str:
     if not name.isidentifier():
         raise UsageError(f"{what} name {name!r} must be a Python identifier (it becomes a variable)")
@@ -111,7 +134,7 @@ class NbAgentsMagics(Magics):
                 text = f"{text.rstrip()}\nname: {name}\n"  # appended, so error line numbers stay right
             obj = kind.define(text, backend=_check_backend(args.backend))
         self._ns[name] = obj
-        display(obj)
+        display({"text/plain": _without_cwd(repr(obj))}, raw=True)
 
     @magic_arguments()
     @argument("name", help="variable to bind; also the agent's name unless the YAML has one")
@@ -183,15 +206,19 @@ class NbAgentsMagics(Magics):
                 {"name": a.name, "id": a.id, "version": a.version, "model": a.model.id, "created_at": a.created_at}
                 for a in client_for(_check_backend(args.backend)).beta.agents.list()
             ]
-            return pd.DataFrame(rows, columns=["name", "id", "version", "model", "created_at"])
+            frame = pd.DataFrame(rows, columns=["name", "id", "version", "model", "created_at"])
+            frame.attrs["nb_agents"] = True  # an interactive table in a notebook
+            return frame
 
     @magic_arguments()
     @argument("--backend", default=None, help=_BACKEND_HELP)
+    @argument("--all", dest="every", action="store_true", help="every column (default: a compact set)")
     @line_magic
     def sessions(self, line: str) -> Any:
-        """List the sessions of a backend, newest first, as a DataFrame."""
+        """List the sessions of a backend, newest first: id, title, status, agent, tokens, cost."""
         args = parse_argstring(self.sessions, line)
         with _as_usage_errors("%sessions"):
             from nb_agents import sessions_df
 
-            return sessions_df(backend=_check_backend(args.backend))
+            frame = sessions_df(backend=_check_backend(args.backend))
+            return frame if args.every else frame[list(SESSIONS_COLUMNS)]

@@ -33,6 +33,7 @@ import anywidget
 import traitlets
 
 from nb_agents.notebook._view_model import LiveSession, ViewLog, act
+from nb_agents.notebook._view_rows import shown_model
 
 __all__ = ["LiveSession", "SessionView"]
 
@@ -164,7 +165,27 @@ class SessionView(anywidget.AnyWidget):
         bundle = super()._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
         data["text/plain"] = repr(self)
+        data["text/html"] = self.transcript()
         return data, metadata
+
+    def transcript(self) -> str:
+        """The log so far as static HTML (the last ``max_rows`` events): the output's fallback.
+
+        A front end without the widget (GitHub, nbviewer, an untrusted notebook) shows this
+        instead of the live view; it needs no kernel and runs no script.
+        """
+        from nb_agents.notebook._transcript import transcript_html
+
+        session = self._session
+        return transcript_html(
+            session.events,
+            session_id=session.id,
+            title=getattr(session, "title", None),
+            model=getattr(session, "model", None),
+            status=session.status,
+            cost=self._cost,
+            max_events=self.max_rows,
+        )
 
     # ---- producers (any thread) --------------------------------------------------------------
 
@@ -317,4 +338,12 @@ class SessionView(anywidget.AnyWidget):
         except Exception:
             usage, status = {}, "idle"
         title, model = getattr(session, "title", None), getattr(session, "model", None)
-        return status, {"id": session.id, "title": title, "model": model, "usage": usage, "cost": self._cost}
+        info = {"id": session.id, "title": title, "model": shown_model(model), "usage": usage, "cost": self._cost}
+        if self._rows.spend:
+            info["spend"] = dict(self._rows.spend)
+        system, tools = getattr(session, "system", None), getattr(session, "tool_names", None)
+        if isinstance(system, str) and system:
+            info["system"] = system[:4000]  # what each model request carries, for its detail
+        if isinstance(tools, list) and tools:
+            info["tools"] = [str(name) for name in tools][:100]
+        return status, info

@@ -88,6 +88,10 @@ class ViewLog:
         self._index: dict[str, int] = {}
         self._previews: dict[str, dict[str, Any]] = {}
         self._asks: dict[str, str] = {}  # tool use id -> name, for calls still awaiting a confirmation
+        self._open: set[str] = set()  # tool calls without a result yet
+        self._cut: set[str] = set()  # tool calls that were open when the user interrupted
+        self._denied: set[str] = set()  # tool calls denied (by the user or the policy)
+        self.spend: dict[str, str] = {}  # the latest session.usage: {"spent": "$1.20", "budget": "$25.00"}
         self.messages = 0
         self.tool_calls = 0
         self.errors = 0
@@ -157,13 +161,13 @@ class ViewLog:
         t = self._time(event)
         if position is not None:
             old = self.rows[position]
-            row = to_row(event, position, t)
+            row = self._outcome(to_row(event, position, t))
             if row == old or ("q" in row and "q" not in old):
                 return
             self.rows[position] = row
             self._count(old, -1)
         else:
-            row = to_row(event, len(self.rows), t)
+            row = self._outcome(to_row(event, len(self.rows), t))
             if event_id:
                 self._index[event_id] = len(self.rows)
             self.rows.append(row)
@@ -171,13 +175,35 @@ class ViewLog:
         self._track(row)
         out.append(row)
 
+    def _outcome(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Follow the tool calls; label a result of a denied or an interrupted call (``o``)."""
+        kind = row["k"]
+        if kind == "tool":
+            self._open.add(row["id"])
+            if row.get("perm") == "deny":
+                self._denied.add(row["id"])
+        elif kind == "confirm" and not row.get("ok"):
+            self._denied.add(row["ref"])
+        elif kind == "interrupt":  # queued or taken: the calls open when it was sent are cut
+            self._cut |= self._open
+        elif kind == "result":
+            ref = row["ref"]
+            self._open.discard(ref)
+            if ref in self._denied:
+                row["o"] = "denied"
+            elif ref in self._cut and row.get("err"):
+                row["o"] = "interrupted"
+        elif kind == "usage":
+            self.spend = {key: row[field] for key, field in (("spent", "x"), ("budget", "bx")) if field in row}
+        return row
+
     def _count(self, row: dict[str, Any], sign: int) -> None:
         kind = row["k"]
         if kind in ("user", "agent"):
             self.messages += sign
         elif kind == "tool":
             self.tool_calls += sign
-        elif kind == "error" or (row.get("err") and kind in ("result", "mend")):
+        elif kind == "error" or (row.get("err") and not row.get("o") and kind in ("result", "mend")):
             self.errors += sign
 
     def _track(self, row: dict[str, Any]) -> None:

@@ -7,12 +7,17 @@ Row fields (short keys keep the bytes per event down; absent means empty):
   ``thinking``, ``tool``, ``result``, ``confirm``, ``interrupt``, ``status``, ``error``,
   ``mreq`` / ``mend`` (a model request starts / ends) or ``event`` (any other type).
 - ``x`` text (message text, tool output, error message, stop reason …), ``tr`` its full
-  length when ``x`` was shortened.
+  length when ``x`` was shortened; ``h`` the same as sanitised HTML (``_markdown``): messages
+  rendered from Markdown, tool output that holds images.
 - tools: ``name``, ``in`` (the input object, or a shortened JSON string), ``perm``
-  (evaluated permission), ``srv`` (MCP server); results and confirmations: ``ref`` (the
-  tool use event id), ``err`` 1 on error, ``ok`` 1 for allow / 0 for deny.
+  (evaluated permission), ``srv`` (MCP server), ``hl`` the whole input as highlighted HTML
+  (calls that wait for approval); results and confirmations: ``ref`` (the tool use event
+  id), ``err`` 1 on error, ``ok`` 1 for allow / 0 for deny, ``o`` the outcome of a call that
+  did not run to its end (``denied`` or ``interrupted``; set by ``ViewLog``).
 - model requests: ``ref`` (the start event id), ``u`` ``[input, output, cache read,
   cache write]`` tokens; status: ``st``; errors: ``et`` (error type), ``rs`` (retry status).
+- ``session.usage``: ``k`` ``usage``, ``x`` the spend (``$1.20``) and, with a budget, ``bx``
+  its limit (``$25.00``).
 - ``ty`` the wire type, only where ``k`` does not already say it.
 """
 
@@ -22,7 +27,19 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["INPUT_LIMIT", "RESULT_LIMIT", "TEXT_LIMIT", "epoch_ms", "shorten", "to_row"]
+from nb_agents.notebook._markdown import content_html, tool_input_html
+
+__all__ = [
+    "INPUT_LIMIT",
+    "RESULT_LIMIT",
+    "TEXT_LIMIT",
+    "content_text",
+    "epoch_ms",
+    "money",
+    "shorten",
+    "shown_model",
+    "to_row",
+]
 
 TEXT_LIMIT = 20_000
 """Message text longer than this (characters) is shortened in the view (not in the log)."""
@@ -71,7 +88,7 @@ def shorten(text: str, limit: int) -> tuple[str, int | None]:
     return f"{text[:head]}\n… [{omitted:,} characters not shown] …\n{text[-tail:]}", len(text)
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """The readable text of a list of content blocks (placeholders for non-text blocks)."""
     if isinstance(content, str):
         return content
@@ -109,6 +126,27 @@ def epoch_ms(stamp: Any) -> float | None:
     return parsed.timestamp() * 1000.0
 
 
+def shown_model(model: Any) -> str | None:
+    """A model id as the view shows it: a ``replay:`` file by its name only (no machine path)."""
+    if not isinstance(model, str) or not model:
+        return None
+    if model.startswith("replay:"):
+        return "replay:" + model[len("replay:") :].replace("\\", "/").rsplit("/", 1)[-1]
+    return model
+
+
+def money(amount: Any) -> str | None:
+    """``{"amount": "2500", "currency": "USD"}`` (minor units) as ``$25.00``; None if it is not that."""
+    if not isinstance(amount, dict):
+        return None
+    try:
+        value = int(amount["amount"]) / 100
+    except (KeyError, TypeError, ValueError):
+        return None
+    currency = str(amount.get("currency") or "")
+    return f"${value:,.2f}" if currency == "USD" else f"{value:,.2f} {currency}".strip()
+
+
 def _put_text(row: dict[str, Any], text: str, limit: int) -> None:
     if text:
         row["x"], full = shorten(text, limit)
@@ -127,7 +165,9 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
     if kind in _SIMPLE:
         row["k"] = _SIMPLE[kind]
         if kind.endswith("message"):
-            _put_text(row, _content_text(event.get("content")), TEXT_LIMIT)
+            _put_text(row, content_text(event.get("content")), TEXT_LIMIT)
+            if "x" in row and kind != "user.message":
+                row["h"] = content_html(event.get("content") if "tr" not in row else row["x"])
     elif kind in _TOOL_USES:
         row["k"] = "tool"
         row["name"] = event.get("name", "")
@@ -138,6 +178,8 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
         row["in"] = tool_input if len(encoded) <= INPUT_LIMIT else shorten(encoded, INPUT_LIMIT)[0]
         if event.get("evaluated_permission"):
             row["perm"] = event["evaluated_permission"]
+            if row["perm"] == "ask":
+                row["hl"] = tool_input_html(row["name"], row["in"])
         if event.get("mcp_server_name"):
             row["srv"] = event["mcp_server_name"]
     elif kind in _RESULTS:
@@ -145,7 +187,10 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
         row["ref"] = event.get(_RESULTS[kind]) or ""
         if event.get("is_error"):
             row["err"] = 1
-        _put_text(row, _content_text(event.get("content")), RESULT_LIMIT)
+        content = event.get("content")
+        _put_text(row, content_text(content), RESULT_LIMIT)
+        if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "image" for b in content):
+            row["h"] = content_html([b for b in content if isinstance(b, dict) and b.get("type") == "image"])
     elif kind == "user.tool_confirmation":
         row["k"] = "confirm"
         row["ref"] = event.get("tool_use_id") or ""
@@ -166,6 +211,15 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
         reason = event.get("stop_reason") or {}
         if reason.get("type"):
             row["x"] = reason["type"]
+    elif kind == "session.usage":
+        row["k"] = "usage"
+        usage = event.get("usage") or {}
+        spent = money(usage.get("list_cost"))
+        if spent:
+            row["x"] = spent
+        limit = money((event.get("budget") or {}).get("max_list_cost"))
+        if limit:
+            row["bx"] = limit
     elif kind == "session.error":
         error = event.get("error") or {}
         row["k"] = "error"
@@ -175,5 +229,5 @@ def to_row(event: dict[str, Any], n: int, t: int | None) -> dict[str, Any]:
     else:
         row["ty"] = kind
         text = event.get("description") if kind == "user.define_outcome" else event.get("content")
-        _put_text(row, _content_text(text) if text else "", RESULT_LIMIT)
+        _put_text(row, content_text(text) if text else "", RESULT_LIMIT)
     return row

@@ -5,8 +5,13 @@
 // One Store per widget model (created in `initialize`, so no message is missed before a view
 // renders) holds the rows by position `n` (sparse while a backfill is on its way); every view
 // of the model draws from it: the last `max_rows` rows, the pending approvals, the timeline.
-// Test hooks: el.dataset.count (events in the log), .status, .awaiting; buttons carry
-// data-action="approve|deny|interrupt|send" and data-tool-use-id.
+// Test hooks: el.dataset.count (events in the log), .status, .awaiting, .shown (rows the search
+// and the filters leave visible); buttons carry data-action="approve|deny|interrupt|send|full"
+// and data-tool-use-id; the search box is [data-role=search], the filters [data-filter=…].
+//
+// Markup in rows (`h`: messages, images; `hl`: an approval's input) was made on the Python side
+// from agent text by a Markdown parser with raw HTML off and then an allow-list sanitiser
+// (nb_agents/notebook/_markdown.py); it is the only HTML set with innerHTML here.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const MAX_LANES = 9; // "model" + 8 tool names; further tools share the "other tools" lane
@@ -51,6 +56,26 @@ const inputText = (input) => {
   return JSON.stringify(input, null, 2);
 };
 const toolName = (r) => (r ? (r.srv ? `${r.srv}/${r.name}` : r.name || "tool") : "tool");
+function markup(cls, html) {
+  const e = h("div", cls);
+  e.innerHTML = html; // sanitised on the Python side (see the header)
+  return e;
+}
+// Which filter a row belongs to: messages, tools, model requests, errors, or other (status …).
+function group(r) {
+  if (r.k === "error" || (r.err && !r.o && (r.k === "result" || r.k === "mend"))) return "errors";
+  if (r.k === "user" || r.k === "agent" || r.k === "system" || r.k === "thinking") return "messages";
+  if (r.k === "tool" || r.k === "result" || r.k === "confirm") return "tools";
+  if (r.k === "mreq" || r.k === "mend") return "model";
+  return "other";
+}
+const FILTERS = [
+  ["messages", "messages"],
+  ["tools", "tools"],
+  ["model", "model requests"],
+  ["errors", "errors"],
+  ["other", "status"],
+];
 
 // ---- the model-level state ---------------------------------------------------------------------
 
@@ -66,7 +91,8 @@ class Store {
     this.asks = new Set(); // tool use ids with evaluated_permission "ask"
     this.results = new Map(); // tool use id -> result row
     this.confirms = new Map(); // tool use id -> confirmation row
-    this.spans = new Map(); // span id -> {start, end, lane, kind, label, err, usage}
+    this.spans = new Map(); // span id -> {start, end, ready, lane, kind, label, err, outcome, usage}
+    this.mreqs = new Map(); // model request start id -> n
     this.lanes = ["model"];
     this.nModel = 0;
     this.nTools = 0;
@@ -118,6 +144,16 @@ class Store {
     if (b > a && b === this.rows.length) msg.skip = [a, b];
     this.lastSync = this.prefix;
     this.syncing = this.send(msg);
+    // A saved notebook without a kernel never answers: after a while, say so instead of "loading".
+    clearTimeout(this.syncTimer);
+    if (this.syncing) {
+      this.syncTimer = setTimeout(() => {
+        if (!this.syncing) return;
+        this.syncing = false;
+        this.offline = true;
+        for (const view of this.views) view.renderCount();
+      }, 5000);
+    }
   }
 
   act(payload, callback) {
@@ -133,6 +169,7 @@ class Store {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "append") this.apply(msg);
     else if (msg.type === "sync" && msg.view === this.uid) {
+      this.offline = false;
       this.apply(msg);
       if (msg.done) this.syncing = false;
     } else if (msg.type === "result" && this.requests.has(msg.req)) {
@@ -179,14 +216,16 @@ class Store {
       case "result":
         this.results.set(r.ref, r);
         touch(r.ref);
-        this.spanEnd(r.ref, r.t, !!r.err, null, spans);
+        this.spanEnd(r.ref, r.t, !!r.err && !r.o, null, spans, r.o);
         break;
       case "confirm":
         this.confirms.set(r.ref, r);
         touch(r.ref);
-        if (!r.ok) this.spanEnd(r.ref, r.t, true, null, spans);
+        this.spanWait(r.ref, r.t, spans);
+        if (!r.ok) this.spanEnd(r.ref, r.t, false, null, spans, "denied");
         break;
       case "mreq":
+        this.mreqs.set(r.id, r.n);
         this.spanStart(r.id, "model", r.t, "model", "model request", spans);
         break;
       case "mend":
@@ -238,13 +277,24 @@ class Store {
     spans.add(id);
   }
 
-  spanEnd(id, t, err, usage, spans) {
+  spanEnd(id, t, err, usage, spans, outcome) {
     if (typeof t !== "number" || !id) return;
     let s = this.spans.get(id);
     if (!s) this.spans.set(id, (s = { start: null, end: null, err: false })); // the end came first (backfill)
+    if (s.outcome === "denied") return; // the result of a denied call: it never ran
     s.end = t;
     s.err = s.err || err;
+    if (outcome) s.outcome = outcome;
     if (usage) s.usage = usage;
+    spans.add(id);
+  }
+
+  spanWait(id, t, spans) {
+    // A call that waited for approval: the wait ends, and the tool's own time starts, here.
+    if (typeof t !== "number" || !id) return;
+    let s = this.spans.get(id);
+    if (!s) this.spans.set(id, (s = { start: null, end: null, err: false }));
+    s.ready = t;
     spans.add(id);
   }
 
@@ -304,37 +354,70 @@ class Timeline {
     this.commit();
   }
 
-  draw(id, fresh) {
-    const s = this.store.spans.get(id);
-    if (!s || s.start === null) return;
-    let r = this.rects.get(id);
+  rect(key, fresh) {
+    let r = this.rects.get(key);
     if (!r) {
       r = document.createElementNS(SVG_NS, "rect");
       r.appendChild(document.createElementNS(SVG_NS, "title"));
       fresh.appendChild(r);
-      this.rects.set(id, r);
+      this.rects.set(key, r);
     }
+    return r;
+  }
+
+  draw(id, fresh) {
+    // A tool call that waited for approval is two bars: the wait (hatched, the warning colour)
+    // and the tool's own time from the approval on. A denied call is only its wait.
+    const s = this.store.spans.get(id);
+    if (!s || s.start === null) return;
+    const waited = typeof s.ready === "number" && s.ready >= s.start;
+    if (waited || this.store.asks.has(id)) {
+      const w = this.rect(`${id}:wait`, fresh);
+      const until = waited ? s.ready : null;
+      w.setAttribute("x", s.start / 1000);
+      w.setAttribute("y", s.lane + 0.2);
+      w.setAttribute("height", 0.6);
+      w.setAttribute("class", `nbav-bar nbav-bar-wait${until === null ? " nbav-bar-open" : ""}`);
+      if (until === null) {
+        w.setAttribute("width", 0);
+        if (s.end === null && this.store.asks.has(id)) this.open.add(`${id}:wait`);
+        else this.open.delete(`${id}:wait`);
+      } else {
+        this.open.delete(`${id}:wait`);
+        w.setAttribute("width", Math.max(0, (until - s.start) / 1000));
+      }
+      w.firstChild.textContent = `${s.label} · waited for approval${until === null ? "" : " " + fmtDur(until - s.start)}`;
+    }
+    const r = this.rect(id, fresh);
+    const from = waited ? s.ready : s.start;
+    const asking = !waited && this.store.asks.has(id);
     const open = s.end === null;
-    r.setAttribute("x", s.start / 1000);
+    const outcome = s.outcome || (s.err ? "error" : "");
+    r.setAttribute("x", from / 1000);
     r.setAttribute("y", s.lane + 0.2);
     r.setAttribute("height", 0.6);
-    r.setAttribute("class", `nbav-bar nbav-bar-${s.kind}${s.err ? " nbav-bar-err" : ""}${open ? " nbav-bar-open" : ""}`);
-    if (open) this.open.add(id);
+    const cls = outcome === "denied" ? " nbav-bar-denied" : outcome === "interrupted" ? " nbav-bar-int" : s.err ? " nbav-bar-err" : "";
+    r.setAttribute("class", `nbav-bar nbav-bar-${s.kind}${cls}${open ? " nbav-bar-open" : ""}`);
+    if (open && !asking) this.open.add(id);
     else {
       this.open.delete(id);
-      r.setAttribute("width", Math.max(0, (s.end - s.start) / 1000));
+      r.setAttribute("width", open || outcome === "denied" ? 0 : Math.max(0, (s.end - from) / 1000));
     }
     const usage = s.usage ? ` · ${fmtInt(s.usage[0])} in / ${fmtInt(s.usage[1])} out` : "";
-    r.firstChild.textContent = `${s.label} · ${open ? "running" : fmtDur(s.end - s.start)}${s.err ? " · error" : ""}${usage}`;
+    const took = open ? (asking ? "awaiting approval" : "running") : outcome === "denied" ? "" : fmtDur(s.end - from);
+    const parts = [s.label, took, outcome && outcome !== "ok" ? outcome : ""].filter(Boolean);
+    r.firstChild.textContent = parts.join(" · ") + usage;
   }
 
   commit() {
     const st = this.store;
     if (!this.rects.size) return;
     this.el.hidden = false;
-    for (const id of this.open) {
-      const s = st.spans.get(id);
-      this.rects.get(id).setAttribute("width", Math.max(0, (st.tmax - s.start) / 1000));
+    for (const key of this.open) {
+      const wait = key.endsWith(":wait");
+      const s = st.spans.get(wait ? key.slice(0, -5) : key);
+      const from = !wait && typeof s.ready === "number" ? s.ready : s.start;
+      this.rects.get(key).setAttribute("width", Math.max(0, (st.tmax - from) / 1000));
     }
     const x0 = Math.min(0, st.tmin);
     const total = Math.max(1000, st.tmax - x0);
@@ -367,6 +450,8 @@ class View {
     this.scrolling = false;
     this.interrupting = false;
     this.sending = false;
+    this.query = ""; // the search box, lower case
+    this.hidden = new Set(); // filters switched off
     this.build();
     model.on("change:status", () => this.renderStatus());
     model.on("change:info", () => this.renderInfo());
@@ -398,6 +483,42 @@ class View {
     head.append(this.statusEl, this.titleEl, this.idEl, this.modelEl, h("span", "nbav-spacer"));
     head.append(this.usageEl, this.costEl, this.interruptBtn);
     this.timeline = new Timeline(this.store);
+    const bar = h("div", "nbav-bar-tools");
+    this.searchEl = h("input", "nbav-search");
+    this.searchEl.type = "search";
+    this.searchEl.placeholder = "Search the log";
+    this.searchEl.dataset.role = "search";
+    this.searchEl.addEventListener("keydown", (e) => e.stopPropagation());
+    this.searchEl.addEventListener("input", () => {
+      this.query = this.searchEl.value.trim().toLowerCase();
+      this.filterAll();
+    });
+    bar.append(this.searchEl);
+    for (const [key, label] of FILTERS) {
+      const chip = h("button", "nbav-chip nbav-chip-on", label);
+      chip.type = "button";
+      chip.dataset.filter = key;
+      chip.title = `show or hide ${label}`;
+      chip.setAttribute("aria-pressed", "true");
+      chip.addEventListener("click", () => {
+        const off = !this.hidden.has(key);
+        off ? this.hidden.add(key) : this.hidden.delete(key);
+        chip.classList.toggle("nbav-chip-on", !off);
+        chip.setAttribute("aria-pressed", String(!off));
+        this.filterAll();
+      });
+      bar.append(chip);
+    }
+    this.shownEl = h("span", "nbav-shown");
+    bar.append(this.shownEl, h("span", "nbav-spacer"));
+    this.fullBtn = this.button("Expand", "full", "", () => {
+      const full = !el.classList.contains("nbav-full");
+      el.classList.toggle("nbav-full", full);
+      this.fullBtn.textContent = full ? "Collapse" : "Expand";
+      this.fullBtn.title = full ? "back to a scrolling log" : "reading mode: the whole log at full height";
+    });
+    this.fullBtn.title = "reading mode: the whole log at full height";
+    bar.append(this.fullBtn);
     this.logEl = h("div", "nbav-log");
     this.hiddenEl = h("div", "nbav-hidden");
     this.rowsEl = h("div", "nbav-rows");
@@ -428,7 +549,7 @@ class View {
     });
     this.sendBtn = this.button("Send", "send", "nbav-btn-primary", () => this.sendText());
     form.append(this.textEl, this.sendBtn);
-    el.append(head, this.timeline.el, this.logEl, this.pendingEl, this.noticesEl, form);
+    el.append(head, this.timeline.el, bar, this.logEl, this.pendingEl, this.noticesEl, form);
   }
 
   button(label, action, cls, onclick) {
@@ -437,6 +558,36 @@ class View {
     b.dataset.action = action;
     b.addEventListener("click", onclick);
     return b;
+  }
+
+  // ---- search and filters
+
+  matches(e) {
+    if (this.hidden.has(e.dataset.group)) return false;
+    return !this.query || e.textContent.toLowerCase().includes(this.query);
+  }
+
+  filterRow(e) {
+    const show = this.matches(e);
+    e.classList.toggle("nbav-filtered", !show);
+    return show;
+  }
+
+  filterAll() {
+    let shown = 0;
+    for (const e of this.dom.values()) if (this.filterRow(e)) shown++;
+    this.renderShown(shown);
+  }
+
+  renderShown(shown) {
+    if (shown === undefined && !(this.query || this.hidden.size)) shown = this.dom.size;
+    if (shown === undefined) {
+      shown = 0;
+      for (const e of this.dom.values()) if (!e.classList.contains("nbav-filtered")) shown++;
+    }
+    this.el.dataset.shown = String(shown);
+    const filtering = this.query || this.hidden.size;
+    this.shownEl.textContent = filtering ? `${fmtInt(shown)} of ${fmtInt(this.dom.size)} rows` : "";
   }
 
   // ---- updates from the store
@@ -494,6 +645,7 @@ class View {
 
   newRow(n) {
     const e = this.renderRow(this.store.rows[n]);
+    if (this.query || this.hidden.size) this.filterRow(e);
     this.dom.set(n, e);
     this.last = Math.max(this.last, n);
     return e;
@@ -527,6 +679,7 @@ class View {
     const e = this.renderRow(this.store.rows[n]);
     const wasOpen = old.querySelector("details")?.open;
     if (wasOpen) e.querySelector("details")?.setAttribute("open", "");
+    if (this.query || this.hidden.size) this.filterRow(e);
     old.replaceWith(e);
     this.dom.set(n, e);
   }
@@ -536,16 +689,28 @@ class View {
     const hidden = Math.max(0, st.count - this.maxRows());
     this.el.dataset.count = String(st.count);
     let text = hidden ? `${fmtInt(hidden)} earlier events hidden` : "";
-    if (st.prefix < st.count) text += `${text ? " · " : ""}loading ${fmtInt(st.count - st.prefix)} events…`;
+    if (st.prefix < st.count) {
+      const missing = fmtInt(st.count - st.prefix);
+      text += text ? " · " : "";
+      text += st.offline ? `${missing} earlier events are not in this saved view (no kernel)` : `loading ${missing} events…`;
+    }
     this.hiddenEl.textContent = text;
     this.hiddenEl.hidden = !text;
+    this.renderShown();
+  }
+
+  renderLabel(waiting) {
+    // "waiting for you" (the warning colour) while a call waits for approval, else the status.
+    const s = this.model.get("status") || "idle";
+    const label = waiting && s !== "terminated" ? "waiting for you" : s;
+    this.statusEl.textContent = `● ${label}`;
+    this.statusEl.className = `nbav-status nbav-st-${waiting && s !== "terminated" ? "waiting" : s}`;
   }
 
   renderStatus() {
     const s = this.model.get("status") || "idle";
     this.el.dataset.status = s;
-    this.statusEl.textContent = `● ${s}`;
-    this.statusEl.className = `nbav-status nbav-st-${s}`;
+    this.renderLabel(this.el.dataset.awaiting > 0);
     this.interruptBtn.disabled = this.interrupting || !(s === "running" || s === "rescheduling");
     this.sendBtn.disabled = this.sending || s === "terminated";
     this.textEl.disabled = s === "terminated";
@@ -565,8 +730,28 @@ class View {
     this.usageEl.textContent = usage;
     this.usageEl.title = Object.entries(u).map(([k, v]) => `${k}: ${fmtInt(v)}`).join("\n");
     const c = info.cost;
-    this.costEl.textContent = typeof c === "number" ? `$${c < 1 ? c.toFixed(4) : c.toFixed(2)}` : "cost n/a";
-    this.costEl.title = "estimated cost (USD)";
+    const spend = info.spend || {};
+    if (spend.spent || spend.budget) {
+      // what the runtime reports (session.usage), against the session's budget when it has one
+      this.costEl.textContent = spend.budget ? `${spend.spent || "$0.00"} of ${spend.budget} budget` : spend.spent;
+      this.costEl.title = "spend as the runtime reports it (list prices)";
+    } else {
+      this.costEl.textContent = typeof c === "number" ? `$${c < 1 ? c.toFixed(4) : c.toFixed(2)}` : "cost n/a";
+      this.costEl.title = typeof c === "number" ? "estimated cost (USD, list prices)" : "no price is known for this model";
+    }
+  }
+
+  conversationBefore(n) {
+    // What the request carried: the messages and tool calls of the log before it.
+    if (n === undefined) return "n/a";
+    let user = 0, agent = 0, tools = 0;
+    for (let i = 0; i < n; i++) {
+      const k = this.store.rows[i]?.k;
+      if (k === "user") user++;
+      else if (k === "agent") agent++;
+      else if (k === "tool") tools++;
+    }
+    return `${user} user messages, ${agent} agent messages, ${tools} tool calls and their results`;
   }
 
   // ---- rows
@@ -576,6 +761,7 @@ class View {
     const row = h("div", `nbav-row nbav-k-${r.k}`);
     row.dataset.n = String(r.n);
     row.dataset.kind = r.k;
+    row.dataset.group = group(r);
     if (r.id) row.dataset.eventId = r.id;
     const label = h("span", "nbav-label");
     const body = h("div", "nbav-body");
@@ -586,12 +772,23 @@ class View {
       case "agent":
       case "system":
         label.textContent = r.k === "user" ? "you" : r.k;
-        body.append(h("div", "nbav-text", r.x || ""));
+        body.append(r.h ? markup("nbav-md", r.h) : h("div", "nbav-text", r.x || ""));
         break;
-      case "thinking":
+      case "thinking": {
         meta();
-        body.textContent = "thinking…";
+        // The log marks that the model thought, not what (the API sends no thinking text).
+        const d = h("details", "nbav-tool nbav-think");
+        const summary = h("summary", null, "thinking");
+        d.append(summary, h("div", "nbav-note", ""));
+        d.addEventListener("toggle", () => {
+          // how long, from the request's start to the next event, once that is known
+          const next = st.rows[r.n + 1];
+          const took = next && typeof next.t === "number" && typeof r.t === "number" ? `${fmtDur(next.t - r.t)} until the next event. ` : "";
+          d.lastChild.textContent = `The model thought here: ${took}The event log records that it did, not what it thought.`;
+        });
+        body.append(d);
         break;
+      }
       case "tool":
         label.textContent = "tool";
         body.append(this.toolDetails(r));
@@ -605,6 +802,10 @@ class View {
         body.textContent = r.ok ? `✓ approved ${name}` : `✗ denied ${name}${r.x ? ": " + r.x : ""}`;
         break;
       }
+      case "usage":
+        meta();
+        body.textContent = `spend ${r.x || "n/a"}${r.bx ? ` of ${r.bx} budget` : ""}`;
+        break;
       case "interrupt":
         meta("nbav-warn");
         body.textContent = "■ interrupt"; // U+25A0; ⏹ (U+23F9) is missing from common fonts such as DejaVu
@@ -628,7 +829,31 @@ class View {
         const dur = s && s.start !== null && typeof r.t === "number" ? ` · ${fmtDur(r.t - s.start)}` : "";
         const u = r.u || [0, 0, 0, 0];
         const cached = u[2] ? ` · ${fmtInt(u[2])} cached` : "";
-        body.textContent = `◂ model request${r.err ? " failed" : ""}${dur} · ${fmtInt(u[0])} in · ${fmtInt(u[1])} out${cached}`;
+        const d = h("details", "nbav-tool");
+        d.append(h("summary", null, `◂ model request${r.err ? " failed" : ""}${dur} · ${fmtInt(u[0])} in · ${fmtInt(u[1])} out${cached}`));
+        d.addEventListener("toggle", () => {
+          if (!d.open || d.children.length > 1) return; // built when first opened
+          const table = h("table", "nbav-kv");
+          const kv = [
+            ["duration", dur ? dur.slice(3) : "n/a"],
+            ["input tokens (uncached)", fmtInt(u[0])],
+            ["output tokens", fmtInt(u[1])],
+            ["cache read", fmtInt(u[2])],
+            ["cache write", fmtInt(u[3])],
+            ["conversation sent", this.conversationBefore(st.mreqs.get(r.ref))],
+          ];
+          const info = this.model.get("info") || {};
+          if (info.tools) kv.push(["tools offered", info.tools.join(", ")]);
+          if (info.system) kv.push(["system prompt", info.system.length > 600 ? info.system.slice(0, 599) + "…" : info.system]);
+          for (const [k, v] of kv) {
+            const tr = h("tr");
+            tr.append(h("th", null, k), h("td", null, v));
+            table.append(tr);
+          }
+          const note = "What every request of this session carries: the agent's system prompt and tools, and the conversation so far.";
+          d.append(table, h("div", "nbav-note", note));
+        });
+        body.append(d);
         break;
       }
       default:
@@ -644,13 +869,30 @@ class View {
     const d = h("details", "nbav-tool");
     const summary = h("summary");
     summary.append(h("strong", null, toolName(r)), h("code", "nbav-sum", inputSummary(r.in)), this.toolBadge(r));
-    d.append(summary, h("div", "nbav-sec", "input"), h("pre", "nbav-pre", inputText(r.in)));
+    const wait = this.waited(r);
+    if (wait) summary.append(h("span", "nbav-waited", `waited ${fmtDur(wait)} for approval`));
+    d.append(summary, h("div", "nbav-sec", "input"), r.hl ? markup("nbav-input-hl", r.hl) : h("pre", "nbav-pre", inputText(r.in)));
     const res = st.results.get(r.id);
     if (res) {
-      d.append(h("div", "nbav-sec", res.err ? "error" : "result"));
-      d.append(h("pre", `nbav-pre${res.err ? " nbav-pre-err" : ""}`, res.x || "(no output)"));
+      const failed = res.err && !res.o;
+      d.append(h("div", "nbav-sec", res.o || (res.err ? "error" : "result")));
+      d.append(h("pre", `nbav-pre${failed ? " nbav-pre-err" : ""}`, res.x || "(no output)"));
+      if (res.h) d.append(markup("nbav-md", res.h));
     }
     return d;
+  }
+
+  waited(r) {
+    // The time a call waited for approval (the confirmation's time less the call's), or 0.
+    const conf = this.store.confirms.get(r.id);
+    return conf && typeof conf.t === "number" && typeof r.t === "number" ? Math.max(0, conf.t - r.t) : 0;
+  }
+
+  ranFor(r, res) {
+    // The tool's own time: from the approval (or the call) to the result; the wait is not in it.
+    const conf = this.store.confirms.get(r.id);
+    const from = conf && typeof conf.t === "number" ? conf.t : r.t;
+    return typeof res.t === "number" && typeof from === "number" ? Math.max(0, res.t - from) : null;
   }
 
   toolBadge(r) {
@@ -659,12 +901,15 @@ class View {
     const conf = st.confirms.get(r.id);
     const badge = (text, cls) => h("span", `nbav-badge nbav-badge-${cls}`, text);
     if (res) {
-      const dur = typeof res.t === "number" && typeof r.t === "number" ? ` · ${fmtDur(res.t - r.t)}` : "";
+      if (res.o === "denied") return badge(r.perm === "deny" ? "denied by policy" : "denied", "warn");
+      const took = this.ranFor(r, res);
+      const dur = took === null ? "" : ` · ${fmtDur(took)}`;
+      if (res.o === "interrupted") return badge(`interrupted${dur}`, "warn");
       return badge(`${res.err ? "error" : "ok"}${dur}`, res.err ? "err" : "ok");
     }
-    if (conf) return conf.ok ? badge("approved", "run") : badge("denied", "err");
+    if (conf) return conf.ok ? badge("approved · running…", "run") : badge("denied", "warn");
     if (r.perm === "ask") return badge("awaiting approval", "warn");
-    if (r.perm === "deny") return badge("denied by policy", "err");
+    if (r.perm === "deny") return badge("denied by policy", "warn");
     return badge("running…", "run");
   }
 
@@ -674,9 +919,14 @@ class View {
     if (r.err) row.classList.add("nbav-err");
     const toolN = st.tools.get(r.ref);
     const tool = toolN === undefined ? undefined : st.rows[toolN];
-    const dur = tool && typeof tool.t === "number" && typeof r.t === "number" ? ` · ${fmtDur(r.t - tool.t)}` : "";
+    const took = tool ? this.ranFor(tool, r) : null;
+    const dur = took === null || r.o === "denied" ? "" : ` · ${fmtDur(took)}`;
+    const wait = tool ? this.waited(tool) : 0;
+    const waited = wait ? ` (waited ${fmtDur(wait)} for approval)` : "";
     const size = r.x ? ` · ${fmtInt(r.tr || r.x.length)} chars` : "";
-    const line = `↳ ${toolName(tool)} ${r.err ? "failed" : "done"}${dur}${size}`;
+    const what = r.o || (r.err ? "failed" : "done");
+    if (r.o) row.classList.replace("nbav-err", "nbav-warn");
+    const line = `↳ ${toolName(tool)} ${what}${dur}${waited}${size}`;
     if (toolN !== undefined && this.dom.has(toolN)) {
       body.textContent = line; // the output is in the tool call's details
       return;
@@ -714,6 +964,7 @@ class View {
     for (const id of this.busy.keys()) if (!ids.includes(id)) this.busy.delete(id);
     const key = ids.map((id) => `${id}:${this.busy.get(id) || ""}`).join(",");
     this.el.dataset.awaiting = String(ids.length);
+    this.renderLabel(ids.length > 0);
     if (key === this.pendingKey) return;
     this.pendingKey = key;
     this.pendingEl.replaceChildren();
@@ -721,8 +972,13 @@ class View {
       const r = st.rows[st.tools.get(id)];
       const box = h("div", "nbav-ask");
       box.dataset.toolUseId = id;
-      const what = h("span", "nbav-ask-what");
-      what.append(h("strong", null, toolName(r)), " wants to run ", h("code", null, inputSummary(r.in)));
+      const what = h("div", "nbav-ask-what");
+      const verb = r.name === "write" ? " wants to write" : r.name === "edit" ? " wants to edit" : " wants to run";
+      what.append(h("strong", null, toolName(r)), verb, ":");
+      // the whole input, highlighted, scrollable: what you approve is what runs
+      const input = r.hl ? markup("nbav-ask-input", r.hl) : h("pre", "nbav-ask-input nbav-pre", inputText(r.in));
+      input.dataset.role = "approval-input";
+      const actions = h("div", "nbav-ask-actions");
       const reason = h("input", "nbav-reason");
       reason.placeholder = "reason (sent with Deny)";
       reason.addEventListener("keydown", (e) => e.stopPropagation());
@@ -735,7 +991,8 @@ class View {
         approve.disabled = deny.disabled = reason.disabled = true;
         (busy === "approve" ? approve : deny).textContent = busy === "approve" ? "Approving…" : "Denying…";
       }
-      box.append(what, reason, approve, deny);
+      actions.append(reason, approve, deny);
+      box.append(what, input, actions);
       this.pendingEl.append(box);
     }
   }

@@ -28,7 +28,7 @@ from typing import Any
 
 __all__ = ["chromium", "run_page", "sample_events", "view_state"]
 
-_STATIC = Path(__file__).parent / "static"
+_STATIC = Path(__file__).resolve().parents[1] / "nb_agents" / "notebook" / "static"
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 _PAGE = """<!doctype html>
@@ -94,6 +94,11 @@ document.getElementById("nbav-result").textContent = JSON.stringify(report);
 """
 
 
+def _script_json(value: Any) -> str:
+    """JSON that is safe inside a ``<script>`` element (agent text may hold ``</script>``)."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
 def chromium() -> str | None:
     """The path of a Chromium or Chrome binary, or None."""
     for name in _CANDIDATES:
@@ -137,9 +142,9 @@ def run_page(
     page = (
         _PAGE.replace("__CSS__", (_STATIC / "session_view.css").read_text())
         .replace("__ESM__", base64.b64encode((_STATIC / "session_view.js").read_bytes()).decode())
-        .replace("__STATE__", json.dumps(state))
-        .replace("__FEED__", json.dumps(list(feed)))
-        .replace("__REPLIES__", json.dumps(list(replies)))
+        .replace("__STATE__", _script_json(state))
+        .replace("__FEED__", _script_json(list(feed)))
+        .replace("__REPLIES__", _script_json(list(replies)))
         .replace("__SCRIPT__", script)
     )
     with tempfile.TemporaryDirectory(prefix="nbav-", ignore_cleanup_errors=True) as tmp:
