@@ -1,7 +1,7 @@
 """nb_agents: build, run and evaluate Claude managed agents from a Jupyter notebook.
 
 ```python
-%load_ext nb_agents            # magics: %%agent, %%environment, %%session, %agents, %sessions, %attach
+%load_ext nb_agents            # magics: %%agent, %%environment, %%session, %%eval, %agents, %sessions, %attach
 import nb_agents as nba        # the same from Python: nba.Agent.define(...), nba.Session.start(...)
 ```
 """

@@ -28,7 +28,7 @@ class EvalProgress(anywidget.AnyWidget):
     """Done / running / failed, pass rate so far, spend vs budget, and a row per task × epoch.
 
     Attributes:
-        layout: The board with the area where clicked sessions open (display this).
+        panel: The board with the area where clicked sessions open (display this).
     """
 
     _esm = _STATIC / "eval_progress.js"
@@ -41,7 +41,7 @@ class EvalProgress(anywidget.AnyWidget):
         self._tally = tally
         self._backend = backend
         self.output = ipywidgets.Output()
-        self.layout = ipywidgets.VBox([self, self.output])
+        self.panel = ipywidgets.VBox([self, self.output])
         self.on_msg(self._on_msg)
         self.refresh()
 

@@ -401,7 +401,7 @@ def _view(tally: Tally, backend: str) -> Callable[[], None]:
     from nb_agents.evals._progress import EvalProgress
 
     board = EvalProgress(tally, backend=backend)
-    display(board.layout)  # type: ignore[no-untyped-call]
+    display(board.panel)  # type: ignore[no-untyped-call]
     return board.refresh
 
 
