@@ -151,6 +151,7 @@ class NbAgentsMagics(Magics):
     @argument("--concurrency", type=int, default=4, help="sessions at once (default 4)")
     @argument("--budget", type=float, default=None, help="each session's spending limit in USD")
     @argument("--name", default=None, help="the evaluation's name (the same name resumes it)")
+    @argument("--price-as", default=None, help="estimate costs as if the tokens were this model's")
     @argument("--as", dest="var", default="results", help="variable to bind the results to (default: results)")
     @argument("--backend", default=None, help=_BACKEND_HELP)
     @line_cell_magic("eval")  # type: ignore[arg-type]
@@ -179,9 +180,12 @@ class NbAgentsMagics(Magics):
                 budget=args.budget,
                 name=_unquoted(args.name),
                 backend=_check_backend(args.backend),
+                price_as=args.price_as,
             )
         self._ns[var] = results
-        display(results)
+        judged, errors = results["passed"].dropna(), int(results["error"].notna().sum())
+        passed = f"passed {int(judged.sum())}/{len(judged)}"
+        print(f"{var}: {len(results)} rows (evaluation {results.attrs['eval']}), {passed}, {errors} errors")
 
     @magic_arguments()
     @argument("session_id", help="a session id (sesn_…)")
