@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +119,41 @@ def test_one_failing_task_never_stops_the_others(runtime_home: Path, tmp_path: P
     assert pd.isna(by_task.loc["sq3", "passed"])  # one check unknown, none failed
     assert by_task.loc["sq4", "stop_reason"] == "retries_exhausted"
     assert "not valid JSON" in by_task.loc["sq4", "error"] and bool(by_task.loc["sq4", "passed"]) is False
+
+
+def test_after_a_server_crash_the_same_call_finishes_the_evaluation(runtime_home: Path, tmp_path: Path) -> None:
+    numbers = list(range(1, 9))
+    agent = nba.Agent.define(
+        {
+            "name": "crashy",
+            "model": f"replay:{square_replays(tmp_path / 'r', numbers, delay_ms=400)}",
+            "tools": ["bash"],
+        }
+    )
+    tasks = square_tasks(numbers)
+    box: dict[str, pd.DataFrame] = {}
+
+    def first_run() -> None:
+        box["first"] = evaluate(agent, tasks, scorers=[numeric("answer")], concurrency=2, name="crash", timeout=60)
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while sum(s.status == "idle" for s in eval_sessions("crash")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(json.loads((runtime_home / "server.json").read_text())["pid"], signal.SIGKILL)
+    thread.join(90)
+    assert not thread.is_alive()
+    first = box["first"]
+    assert first["error"].notna().any() and len(first) == 8  # the crash is in the rows, not an exception
+    done_before = first[first["error"].isna()]
+
+    second = evaluate(agent, tasks, scorers=[numeric("answer")], concurrency=2, name="crash", timeout=60)
+    assert len(second) == 8 and second["passed"].all(), second[["task_id", "error"]]
+    made = eval_sessions("crash")
+    assert len(made) == 8 and {s.id for s in made} == set(second["session_id"])
+    kept = second.set_index("task_id").loc[done_before["task_id"], "session_id"]
+    assert kept.tolist() == done_before["session_id"].tolist()  # finished sessions were read, not re-run
 
 
 def test_a_refused_setting_fails_fast_before_any_session(runtime_home: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nb_agents.client import Agent, Environment, Session, client_for
+from nb_agents.client import Agent, Environment, Session, client_for, local_runtime, reset_clients
 from nb_agents.errors import EvalError, NbAgentsError
 from nb_agents.evals._results import Row, build_row, failed_row, frame, settled
 from nb_agents.evals._scorers import Scorer, scorer_name
@@ -271,10 +271,19 @@ def _ours(client: anthropic.Anthropic, agent: Agent, name: str) -> dict[Key, Any
     return found
 
 
+def _live_local_client() -> None:
+    """Forget a cached local client whose server is gone (crashed, restarted on another port)."""
+    runtime = local_runtime()  # the state directory's server, started again if it died
+    if str(client_for("local").base_url).rstrip("/") != runtime.url.rstrip("/"):
+        reset_clients()
+
+
 def _resolve(agent: Agent, environment: Environment | None, backend: str | None) -> tuple[Agent, Environment]:
     if not isinstance(agent, Agent):
         raise EvalError(f"agent must be an nb_agents Agent (nba.Agent.define or %%agent), not {type(agent).__name__}")
     backend = backend or agent.backend
+    if backend == "local":
+        _live_local_client()
     if agent.backend != backend:
         agent = Agent.define(agent.spec, backend=backend)
     if environment is None:
