@@ -143,3 +143,21 @@ def test_tally_and_progress_board() -> None:
     board.refresh()
     assert board.summary["done"] == 2 and board.summary["queued"] == 0
     assert repr(board) == "EvalProgress(demo: 2 done, 0 running, 1 failed of 3)"
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from nb_agents.evals import _scorers
+
+    failures, tried = doctest.testmod(_scorers, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert failures == 0 and tried >= 4
+
+
+def test_importing_evals_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, nb_agents.evals; print(sorted({'pandas', 'anthropic', 'IPython', 'anywidget', 'plotly'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
