@@ -158,6 +158,7 @@ def test_importing_evals_stays_light() -> None:
     import subprocess
     import sys
 
-    code = "import sys, nb_agents.evals; print(sorted({'pandas', 'anthropic', 'IPython', 'anywidget', 'plotly'} & set(sys.modules)))"
+    heavy = "{'pandas', 'anthropic', 'IPython', 'anywidget', 'plotly'}"
+    code = f"import sys, nb_agents.evals; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
