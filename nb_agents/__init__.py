@@ -3,6 +3,7 @@
 ```python
 %load_ext nb_agents            # magics: %%agent, %%environment, %%session, %%eval, %agents, %sessions, %attach
 import nb_agents as nba        # the same from Python: nba.Agent.define(...), nba.Session.start(...)
+nba.evaluate(agent, tasks_df)  # an evaluation: one results row per task × epoch (nb_agents.evals)
 ```
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb_agents.client import Agent, Environment, Session, attach
 from nb_agents.errors import NbAgentsError
+from nb_agents.evals import compare, evaluate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +31,8 @@ __all__ = [
     "Session",
     "__version__",
     "attach",
+    "compare",
+    "evaluate",
     "load_ipython_extension",
     "sessions_df",
 ]

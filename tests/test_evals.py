@@ -172,6 +172,15 @@ def test_replay_directory_needs_a_file_per_task(runtime_home: Path, tmp_path: Pa
         evaluate(agent, square_tasks([2, 3]), epochs=2)
     with pytest.raises(EvalError, match="cannot name a replay file"):
         evaluate(agent, [{"id": "a/b", "prompt": "x"}])
+    # a session with no nb_agents.replay metadata answers from <directory>/<session id>.jsonl
+    session = nba.Session.start(agent, "hi")
+    session.close()
+    client, errors = client_for("local"), []
+    deadline = time.monotonic() + 30
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.1)
+        errors = list(client.beta.sessions.events.list(session.id, types=["session.error"]))
+    assert f"replay file not found: {tmp_path / 'r' / session.id}.jsonl" in errors[0].error.message
 
 
 @pytest.mark.parametrize(
