@@ -9,7 +9,9 @@ per-task overhead over the model's own time:
     overhead per task = wall × concurrency / tasks − latency
 
 that is, what a task costs beyond the model's answer at that concurrency: creating the session,
-sending the task, the harness, following the log, scoring, and waiting for a worker.
+sending the task, the harness, following the log, scoring, and waiting for a worker. The
+``in server`` column is the part the server accounts for: the mean of ``duration_s`` (from the
+server taking the task to the session's idle, by the server's own timestamps) minus the latency.
 
     .venv/bin/python bench/eval_bench.py [--tasks 200] [--latency-ms 200] [--concurrency 1 8 32]
 """
@@ -75,7 +77,8 @@ def main() -> None:
         )
         latency = args.latency_ms / 1000
         print(f"{args.tasks} tasks, one model request each, model latency {args.latency_ms:g} ms")
-        print(f"{'concurrency':>11} {'wall s':>8} {'tasks/s':>8} {'ideal s':>8} {'overhead/task ms':>17} {'passed':>7}")
+        head = f"{'concurrency':>11} {'wall s':>8} {'tasks/s':>8} {'ideal s':>8} {'overhead/task ms':>17}"
+        print(f"{head} {'in server ms':>13} {'passed':>7}")
         for concurrency in args.concurrency:
             started = time.perf_counter()
             results = evaluate(
@@ -90,9 +93,10 @@ def main() -> None:
             ideal = args.tasks * latency / concurrency
             overhead = wall * concurrency / args.tasks - latency
             passed = int(results["passed"].sum())
+            in_server = (results["duration_s"].mean() - latency) * 1000
             print(
                 f"{concurrency:>11} {wall:>8.2f} {args.tasks / wall:>8.1f} {ideal:>8.2f} {overhead * 1000:>17.0f} "
-                f"{passed:>4}/{args.tasks}"
+                f"{in_server:>13.0f} {passed:>4}/{args.tasks}"
             )
             assert results["error"].isna().all(), results["error"].dropna().head()
     finally:
