@@ -212,6 +212,18 @@ def test_budget_must_be_positive(runtime_home: Path, tmp_path: Path) -> None:
     assert list(client_for("local").beta.sessions.list()) == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the local runtime accepts and drops `budget` until session budgets land (sdk-2.17-surface.md); "
+    "when this passes, remove the mark",
+)
+def test_budget_travels_to_each_session(runtime_home: Path, tmp_path: Path) -> None:
+    agent = nba.Agent.define({"name": "b", "model": f"replay:{square_replays(tmp_path / 'r', [2])}", "tools": ["bash"]})
+    results = evaluate(agent, square_tasks([2]), budget=0.25)
+    session = client_for("local").beta.sessions.retrieve(results["session_id"].iloc[0])
+    assert session.budget is not None and session.budget.max_list_cost.amount == "25"
+
+
 def _squares_model(request: dict[str, Any]) -> dict[str, Any]:
     """A fake Claude that squares the number in the prompt with a bash call, then answers."""
     messages = request["messages"]
