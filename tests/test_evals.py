@@ -16,7 +16,18 @@ import pytest
 import nb_agents as nba
 from nb_agents.client import client_for, reset_clients
 from nb_agents.errors import EvalError
-from nb_agents.evals import EVAL_KEY, compare, evaluate, exact_match, numeric, regex, save_replays
+from nb_agents.evals import (
+    EPOCH_KEY,
+    EVAL_KEY,
+    REPLAY_KEY,
+    TASK_KEY,
+    compare,
+    evaluate,
+    exact_match,
+    numeric,
+    regex,
+    save_replays,
+)
 from nb_agents.testing import FakeModelServer, text_response, tool_use_response
 from tests._server import local_server
 
@@ -99,6 +110,20 @@ def test_results_frame_then_same_call_resumes_without_running_anything(runtime_h
     more = evaluate(agent, tasks, scorers=scorers, epochs=3, concurrency=3, name=name, price_as="claude-sonnet-4-6")
     assert len(more) == 12 and len(eval_sessions(name)) == 12  # only the new epoch ran
     assert set(results["session_id"]) <= set(more["session_id"])
+
+
+def test_a_session_made_but_never_sent_its_task_gets_it(runtime_home: Path, tmp_path: Path) -> None:
+    agent = nba.Agent.define(
+        {"name": "sq", "model": f"replay:{square_replays(tmp_path / 'r', [2, 3])}", "tools": ["bash"]}
+    )
+    env = nba.Environment.default()
+    meta = {EVAL_KEY: "half", TASK_KEY: "sq2", EPOCH_KEY: "0", REPLAY_KEY: "sq2"}  # the kernel died after create
+    made = client_for("local").beta.sessions.create(
+        agent={"type": "agent", "id": agent.id, "version": agent.version}, environment_id=env.id, metadata=meta
+    )
+    results = evaluate(agent, square_tasks([2, 3]), scorers=[numeric("answer")], name="half")
+    assert results["passed"].all() and results["session_id"].iloc[0] == made.id
+    assert len(eval_sessions("half")) == 2 and model_requests(made.id) == 2
 
 
 def test_one_failing_task_never_stops_the_others(runtime_home: Path, tmp_path: Path) -> None:

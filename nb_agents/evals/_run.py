@@ -180,12 +180,10 @@ class _Run:
 
     def attach(self, task: Task, epoch: int, found: Any) -> Session:
         """Follow a session this evaluation made earlier; send its task if it never got it."""
-        session = Session(self.client, found, self.agent.backend)
         sent = self.client.beta.sessions.events.list(found.id, limit=5, types=["user.message", "user.define_outcome"])
-        has_task = any(e.type.startswith("user.") for e in sent)
-        if not has_task:  # made, then the kernel died before the task was sent
+        if not any(e.type.startswith("user.") for e in sent):  # made, then the kernel died before the task was sent
             self.client.beta.sessions.events.send(found.id, events=[self._first_event(task)])  # type: ignore[list-item]
-        return session
+        return Session(self.client, found, self.agent.backend)
 
     # ---- following ---------------------------------------------------------------------------
 
