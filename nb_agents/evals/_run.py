@@ -214,13 +214,17 @@ class _Run:
             pass
         return settled(session.events) or "timeout", [f"timed out after {self.timeout:g}s; the session was interrupted"]
 
+    def _outcome(self, session_id: str) -> dict[str, Any] | None:
+        """The session's last outcome evaluation (``result``, ``explanation``, ``iteration`` …)."""
+        outcomes = getattr(self.client.beta.sessions.retrieve(session_id), "outcome_evaluations", None) or []
+        return outcomes[-1].to_dict(mode="json") if outcomes else None
+
     def finish(self, task: Task, epoch: int, session: Session) -> Row:
         """Wait for the session, then score it into a results row."""
         try:
             self.tally.running((task.id, epoch), session)
             reason, notes = self.wait(session)
-            outcomes = getattr(self.client.beta.sessions.retrieve(session.id), "outcome_evaluations", None) or []
-            outcome = outcomes[-1].to_dict(mode="json") if outcomes else None
+            outcome = self._outcome(session.id) if task.rubric is not None else None
             return build_row(
                 task,
                 epoch,
