@@ -107,6 +107,13 @@ def test_results_frame_then_same_call_resumes_without_running_anything(runtime_h
     assert len(eval_sessions(name)) == 8
     assert all(model_requests(s.id) == 2 for s in made)
 
+    def shout(finished: Any) -> bool:
+        return (finished.final_message or "").isupper()
+
+    rescored = evaluate(agent, tasks, scorers=[*scorers, shout], epochs=2, price_as="claude-sonnet-4-6")
+    assert rescored["session_id"].tolist() == results["session_id"].tolist()  # a new scorer re-ran no session
+    assert not rescored["shout"].any() and not rescored["passed"].any()
+
     more = evaluate(agent, tasks, scorers=scorers, epochs=3, concurrency=3, name=name, price_as="claude-sonnet-4-6")
     assert len(more) == 12 and len(eval_sessions(name)) == 12  # only the new epoch ran
     assert set(results["session_id"]) <= set(more["session_id"])

@@ -340,8 +340,9 @@ def evaluate(
             ``sessions.create``; the backend stops a session that reaches it.
         name: The evaluation's name. The same name resumes: finished sessions are read, running
             ones followed, missing ones started. Default: the agent's name and a hash of the
-            agent version, environment, tasks, rubric, scorers' names and epochs, so the same
-            cell resumes by itself.
+            agent version, environment, tasks, rubrics, epochs, budget and ``max_iterations``,
+            so the same cell resumes by itself. Scorers are not part of it: they run again on
+            every call over the stored sessions, so a changed or added scorer re-runs nothing.
         backend: ``local`` or ``hosted`` (default: the agent's).
         max_iterations: Outcome revisions at most (the backend's default when None).
         timeout: Seconds a session may take; then it is interrupted and its row has an error.
@@ -376,7 +377,7 @@ def evaluate(
     if name is None:
         parts = [(t.id, t.prompt, t.rubric) for t in checked]
         name = f"{agent.spec.name}-" + fingerprint(
-            agent.id, agent.version, environment.id, parts, sorted(scorer_map), epochs, limit, max_iterations
+            agent.id, agent.version, environment.id, parts, epochs, limit, max_iterations
         )
     if not name or len(name) > 200:
         raise EvalError("name must be 1 to 200 characters")
