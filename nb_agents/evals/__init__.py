@@ -22,10 +22,11 @@ finished session. ``save_replays`` turns a recorded evaluation into replay files
 from __future__ import annotations
 
 from nb_agents.evals._compare import Comparison, compare
-from nb_agents.evals._replays import save_replays
+from nb_agents.evals._replays import REPLAY_KEY, save_replays
 from nb_agents.evals._results import settled
-from nb_agents.evals._run import EPOCH_KEY, EVAL_KEY, REPLAY_KEY, TASK_KEY, evaluate
+from nb_agents.evals._run import evaluate
 from nb_agents.evals._scorers import Finished, Scorer, exact_match, model_graded, numeric, regex
+from nb_agents.evals._task_run import EPOCH_KEY, EVAL_KEY, TASK_KEY
 from nb_agents.evals._tasks import RESULT_COLUMNS
 
 __all__ = [

@@ -13,15 +13,58 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nb_agents.errors import EvalError
+from nb_agents.evals._tasks import Key, Task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["save_replays"]
+    from nb_agents.client import Agent
+
+__all__ = ["REPLAY_KEY", "replay_dir", "replay_names", "save_replays"]
+
+REPLAY_KEY = "nb_agents.replay"
+"""Session metadata naming the session's file in a ``replay:<directory>`` (without ``.jsonl``)."""
+
+_SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def replay_dir(agent: Agent) -> Path | None:
+    """The directory of an agent whose model is ``replay:<directory>``, else None."""
+    model = agent.spec.model_id
+    if not model.startswith("replay:"):
+        return None
+    path = Path(model[len("replay:") :].strip()).expanduser()
+    return path if path.is_dir() else None
+
+
+def replay_names(agent: Agent, tasks: Sequence[Task], epochs: int) -> dict[Key, str]:
+    """Each task × epoch's file in the agent's replay directory: ``<task>.<epoch>.jsonl``, else ``<task>.jsonl``."""
+    folder = replay_dir(agent)
+    if folder is None:
+        return {}
+    names: dict[Key, str] = {}
+    missing: list[str] = []
+    for task in tasks:
+        if not set(task.id) <= _SAFE_ID or task.id.startswith("."):
+            raise EvalError(f"task id {task.id!r} cannot name a replay file: use letters, digits, '_', '.', '-'")
+        for epoch in range(epochs):
+            found = next((n for n in (f"{task.id}.{epoch}", task.id) if (folder / f"{n}.jsonl").is_file()), None)
+            if found is None:
+                missing.append(f"{task.id}.{epoch}.jsonl")
+            else:
+                names[(task.id, epoch)] = found
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise EvalError(
+            f"the replay directory {folder} has no file for {shown} "
+            "(each task needs <task id>.<epoch>.jsonl or <task id>.jsonl; see save_replays)"
+        )
+    return names
 
 
 def save_replays(results: pd.DataFrame, record_dir: str | os.PathLike[str], into: str | os.PathLike[str]) -> list[Path]:

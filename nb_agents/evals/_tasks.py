@@ -10,7 +10,10 @@ from typing import Any
 
 from nb_agents.errors import EvalError
 
-__all__ = ["RESULT_COLUMNS", "Task", "fingerprint", "read_tasks"]
+__all__ = ["RESULT_COLUMNS", "Key", "Task", "fingerprint", "read_tasks"]
+
+Key = tuple[str, int]
+"""A task × epoch: (task id, epoch)."""
 
 RESULT_COLUMNS = (
     "task_id",
