@@ -1,10 +1,11 @@
 """nb_agents: build, run and evaluate Claude managed agents from a Jupyter notebook.
 
 ```python
-%load_ext nb_agents            # magics: %%agent, %%environment, %%session, %agents, %sessions, %attach
+%load_ext nb_agents            # magics: %%agent, %%environment, %%session, %%eval, %agents, %sessions, %attach
 import nb_agents as nba        # the same from Python: nba.Agent.define(...), nba.Session.start(...)
 nba.server_status()            # the background local server: nba.stop_server(), nba.restart_server()
 nba.load("run.jsonl")          # a session exported with session.export("run.jsonl"): no server needed
+nba.evaluate(agent, tasks_df)  # an evaluation: one results row per task × epoch (nb_agents.evals)
 ```
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from nb_agents._load import SavedSession, load
 from nb_agents.client import Agent, Environment, Session, attach, restart_server, server_status, stop_server
 from nb_agents.errors import NbAgentsError
+from nb_agents.evals import compare, evaluate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +35,8 @@ __all__ = [
     "Session",
     "__version__",
     "attach",
+    "compare",
+    "evaluate",
     "load",
     "load_ipython_extension",
     "restart_server",

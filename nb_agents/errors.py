@@ -7,6 +7,7 @@ mistake also subclass ``ValueError`` (bad input) so generic handlers keep workin
 NbAgentsError
 ├── SpecError(ValueError)              a bad agent or environment definition (YAML, params)
 ├── EventValidationError(ValueError)   an event that does not match the Managed Agents wire types
+├── EvalError(ValueError)              an evaluation that cannot run (bad tasks, a refused setting)
 ├── PrerequisiteError                  something the machine lacks (Docker engine, an extra)
 ├── StoreError                         the SQLite event log could not be opened, read or written
 │   ├── SchemaVersionError             the state file was written by a newer nb_agents
@@ -35,6 +36,7 @@ __all__ = [
     "BrainError",
     "ConflictError",
     "DuplicateError",
+    "EvalError",
     "EventValidationError",
     "InvalidRequestError",
     "NbAgentsError",
@@ -77,6 +79,10 @@ class SpecError(NbAgentsError, ValueError):
 
 class EventValidationError(NbAgentsError, ValueError):
     """An event that does not validate against the SDK's Managed Agents event types."""
+
+
+class EvalError(NbAgentsError, ValueError):
+    """An evaluation that cannot run: malformed tasks, or a setting the backend refused."""
 
 
 class PrerequisiteError(NbAgentsError):

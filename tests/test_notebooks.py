@@ -21,7 +21,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks() -> None:
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "analysis.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "analysis.ipynb", "evaluation.ipynb"}
 
 
 def test_nbval(runtime_home: Path) -> None:

@@ -1,4 +1,7 @@
-"""The IPython magics: ``%%agent``, ``%%environment``, ``%%session``, ``%agents``, ``%sessions``, ``%attach``.
+"""The IPython magics: ``%%agent``, ``%%environment``, ``%%session``, ``%%eval``, ``%agents``, ``%sessions``,
+``%attach``.
+
+``%eval AGENT TASKS`` evaluates an agent; as ``%%eval`` the cell's text is the outcome rubric.
 
 They are thin: each parses its line, calls the Python API (``nb_agents.Agent`` …) and shows
 the result. Every mistake becomes a ``UsageError`` that says what to do, shown without a
@@ -12,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
@@ -178,6 +181,51 @@ class NbAgentsMagics(Magics):
             )
         self._ns[var] = session
         display(session.view())
+
+    @magic_arguments()
+    @argument("agent", help="an agent defined with %%agent")
+    @argument("tasks", help="a variable holding the tasks: a DataFrame or a list of dicts, a 'prompt' each")
+    @argument("--env", default=None, help="an environment defined with %%environment (default: no network)")
+    @argument("--scorers", default=None, help="a variable holding a scorer or a list of scorers")
+    @argument("--epochs", type=int, default=1, help="runs per task (default 1)")
+    @argument("--concurrency", type=int, default=4, help="sessions at once (default 4)")
+    @argument("--budget", type=float, default=None, help="each session's spending limit in USD")
+    @argument("--name", default=None, help="the evaluation's name (the same name resumes it)")
+    @argument("--price-as", default=None, help="estimate costs as if the tokens were this model's")
+    @argument("--as", dest="var", default="results", help="variable to bind the results to (default: results)")
+    @argument("--backend", default=None, help=_BACKEND_HELP)
+    @line_cell_magic("eval")  # type: ignore[arg-type]
+    def evaluation(self, line: str, cell: str | None = None) -> None:
+        """Evaluate an agent on tasks (``nb_agents.evals.evaluate``): ``%eval`` or ``%%eval`` with a rubric."""
+        args = parse_argstring(self.evaluation, line)
+        var = _identifier(args.var, "--as")
+        agent: Agent = self._lookup(args.agent, Agent, "%%agent")
+        env: Environment | None = self._lookup(args.env, Environment, "%%environment") if args.env else None
+        if args.tasks not in self._ns:
+            raise UsageError(f"no variable {args.tasks!r} holds tasks: make a DataFrame with a 'prompt' column first")
+        scorers: Any = self._ns.get(args.scorers, ()) if args.scorers else ()
+        if args.scorers and args.scorers not in self._ns:
+            raise UsageError(f"no variable {args.scorers!r} holds scorers: e.g. checks = [numeric('answer')]")
+        with _as_usage_errors(f"%%eval {args.agent}"):
+            from nb_agents.evals import evaluate
+
+            results = evaluate(
+                agent,
+                self._ns[args.tasks],
+                environment=env,
+                rubric=(cell or "").strip() or None,
+                scorers=list(scorers) if isinstance(scorers, (list, tuple)) else [scorers],
+                epochs=args.epochs,
+                concurrency=args.concurrency,
+                budget=args.budget,
+                name=_unquoted(args.name),
+                backend=_check_backend(args.backend),
+                price_as=args.price_as,
+            )
+        self._ns[var] = results
+        judged, errors = results["passed"].dropna(), int(results["error"].notna().sum())
+        passed = f"passed {int(judged.sum())}/{len(judged)}"
+        print(f"{var}: {len(results)} rows (evaluation {results.attrs['eval']}), {passed}, {errors} errors")
 
     @magic_arguments()
     @argument("session_id", help="a session id (sesn_…)")

@@ -23,6 +23,7 @@ from nb_agents.runtime._runner import SessionRunner
 from nb_agents.runtime._sandboxes import SandboxProvider, choose_provider
 from nb_agents.runtime.brain import (
     DEFAULT_IDLE_TIMEOUT,
+    REPLAY_PREFIX,
     Brain,
     MessagesBrain,
     RetryPolicy,
@@ -37,6 +38,9 @@ __all__ = ["Runtime"]
 log = logging.getLogger(__name__)
 
 N = TypeVar("N", int, float)
+
+REPLAY_METADATA = "nb_agents.replay"
+"""Session metadata naming the session's replay file in a ``replay:<directory>`` model."""
 
 
 class Runtime(Registry):
@@ -243,8 +247,22 @@ class Runtime(Registry):
             if self._messages is None and not is_replay_model(model):
                 self._messages = MessagesBrain(retry=_retry_policy(), idle_timeout=self.model_idle_timeout)
             record = self.record_dir / f"{session_id}.jsonl" if self.record_dir else None
-            brain = self._brains[key] = brain_for(model, record_to=record, messages=self._messages)
+            resolved = self._replay_file(session_id, model) if is_replay_model(model) else model
+            brain = self._brains[key] = brain_for(resolved, record_to=record, messages=self._messages)
         return brain
+
+    def _replay_file(self, session_id: str, model: str) -> str:
+        """``replay:<directory>``: the session's file there, ``<metadata nb_agents.replay>.jsonl``.
+
+        Without that metadata the file is ``<session id>.jsonl``; only the name's last part is
+        used, so metadata cannot point outside the directory.
+        """
+        folder = Path(model[len(REPLAY_PREFIX) :].strip()).expanduser()
+        if not folder.is_dir():
+            return model
+        metadata = self.require_session(session_id).get("metadata") or {}
+        name = Path(str(metadata.get(REPLAY_METADATA) or session_id)).name
+        return f"{REPLAY_PREFIX}{folder / (name + '.jsonl')}"
 
     def _runner(self, session_id: str) -> SessionRunner:
         runner = self._runners.get(session_id)
