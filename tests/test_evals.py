@@ -244,11 +244,6 @@ def test_budget_must_be_positive(runtime_home: Path, tmp_path: Path) -> None:
     assert list(client_for("local").beta.sessions.list()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local runtime accepts and drops `budget` until session budgets land (sdk-2.17-surface.md); "
-    "when this passes, remove the mark",
-)
 def test_budget_travels_to_each_session(runtime_home: Path, tmp_path: Path) -> None:
     agent = nba.Agent.define({"name": "b", "model": f"replay:{square_replays(tmp_path / 'r', [2])}", "tools": ["bash"]})
     results = evaluate(agent, square_tasks([2]), budget=0.25)
