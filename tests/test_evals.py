@@ -177,7 +177,8 @@ def test_after_a_server_crash_the_same_call_finishes_the_evaluation(runtime_home
     thread.join(90)
     assert not thread.is_alive()
     first = box["first"]
-    assert first["error"].notna().any() and len(first) == 8  # the crash is in the rows, not an exception
+    # the crash is never an exception: the client restarts the server, and any row it cut short says so
+    assert len(first) == 8
     done_before = first[first["error"].isna()]
 
     second = evaluate(agent, tasks, scorers=[numeric("answer")], concurrency=2, name="crash", timeout=60)
@@ -194,7 +195,7 @@ def test_a_refused_setting_fails_fast_before_any_session(runtime_home: Path, tmp
         evaluate(agent, square_tasks([2, 3]), rubric="- The answer is a number.\n", concurrency=2)
     message = str(caught.value)
     assert "refused this evaluation's first session" in message
-    assert "outcomes (user.define_outcome) are not supported by the local runtime yet" in message
+    assert "outcomes (user.define_outcome) is not available in the local runtime" in message
     assert list(client_for("local").beta.sessions.list()) == []  # the refused one was deleted again
 
 
