@@ -121,7 +121,7 @@ def test_a_row_with_an_outcome_counts_the_grader() -> None:
     assert row["cost_usd"] == pytest.approx((1500 * 3 + 150 * 15) / 1e6)
     assert row["duration_s"] == pytest.approx(12.5) and row["final_message"] == "Done: report.md"
     failed = build_row(task, 0, "sesn_1", events, "end_turn", outcome=None, scorers={}, model="replay:x")
-    assert failed["passed"] is None and math.isnan(failed["cost_usd"])  # no verdict; no price for replay
+    assert failed["passed"] is None and failed["cost_usd"] == 0.0  # no verdict; a replay costs nothing
     waiting = build_row(task, 0, "sesn_1", events, "requires_action", outcome=None, scorers={}, model=None)
     assert "always_allow" in waiting["error"]
 
