@@ -111,7 +111,10 @@ def test_killed_kernel_resumes_the_evaluation_and_compares_two_agents(runtime_ho
         for cell, words in [
             ("%eval squarer nothing", "no variable 'nothing' holds tasks"),
             ("%eval nobody tasks", "no agent named 'nobody'"),
-            ("%%eval squarer tasks\n- The answer is a number.", "outcomes (user.define_outcome) are not supported"),
+            (
+                "%%eval squarer tasks\n- The answer is a number.",
+                "outcomes (user.define_outcome) is not available",
+            ),
         ]:
             wrong = second.run(cell)
             assert wrong.error is not None and wrong.error["ename"] == "UsageError", wrong.text

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from nb_agents.analysis import _columns as col
 from nb_agents._prices import price_for
+from nb_agents.analysis import _columns as col
 from nb_agents.analysis._requests import session_model
 from nb_agents.analysis._times import timestamps
 
